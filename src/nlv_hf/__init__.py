@@ -1,0 +1,18 @@
+"""nlv_hf: NAVER LABS Europe research models as first-class Hugging Face citizens.
+
+Importing the package registers every model with the transformers Auto classes::
+
+    import nlv_hf
+    from transformers import AutoModel
+    model = AutoModel.from_pretrained("naver/croco-v2-vitl-base")
+"""
+
+from ._registration import register_auto_classes
+from .models.croco import CroCoConfig, CroCoForPretraining, CroCoModel
+from .models.croco.image_processing_croco import CroCoImageProcessor
+
+__version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = ["CroCoConfig", "CroCoForPretraining", "CroCoImageProcessor", "CroCoModel", "register_auto_classes"]
