@@ -233,6 +233,9 @@ class CroCoModel(CroCoPreTrainedModel):
     upstream's ``argsort(noise) < num_masked`` rule with ``config.mask_ratio``) to hide patches of the first image;
     by default nothing is hidden. Any image size that is a multiple of the patch size works (non-square included)."""
 
+    # a folder saved from CroCoForPretraining also holds the pixel head, which this class does not use
+    _keys_to_ignore_on_load_unexpected = [r"^prediction_head\."]
+
     def __init__(self, config: CroCoConfig):
         super().__init__(config)
         self.encoder = CroCoEncoder(self.config)
