@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -34,27 +33,20 @@ def safe_load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle_errors() as err:
+    except Exception as err:  # UnpicklingError, EOFError, BadZipFile, RuntimeError...
+        message = str(err)
+        if "Weights only load failed" in message or "Unsupported global" in message:
+            detail = next((line.strip() for line in message.splitlines() if "Unsupported global" in line), "")
+            raise ConversionError(
+                f"{path} contains Python objects other than tensors, containers and argparse.Namespace; refusing "
+                f"to unpickle arbitrary code. {detail}"
+            ) from err
         raise ConversionError(
             f"could not read {path} as a torch checkpoint (corrupt, truncated, or not a .pth file): {err}"
         ) from err
-    except Exception as err:  # torch raises UnpicklingError subclasses / RuntimeError for forbidden globals
-        message = str(err)
-        if "Weights only load failed" in message or "Unsupported global" in message:
-            raise ConversionError(
-                f"{path} contains Python objects other than tensors, dicts and argparse.Namespace; refusing to "
-                f"unpickle arbitrary code. Details: {message.splitlines()[0]}"
-            ) from err
-        raise ConversionError(f"could not read {path} as a torch checkpoint (corrupt or truncated?): {err}") from err
     if not isinstance(obj, Mapping):
         raise ConversionError(f"{path} holds a {type(obj).__name__}, expected a dict checkpoint")
     return dict(obj)
-
-
-def pickle_errors() -> tuple[type[BaseException], ...]:
-    import pickle
-
-    return (pickle.UnpicklingError, EOFError, zipfile.BadZipFile)
 
 
 def parse_constructor_call(text: str, class_name: str) -> dict:
