@@ -135,3 +135,12 @@ def test_reconstruct_pastes_visible_patches():
 def test_bad_inputs(args, message):
     with pytest.raises(ValueError, match=message):
         tiny()(*args)
+
+
+@torch.no_grad()
+def test_flex_attention_matches_sdpa():
+    model = tiny()
+    a, b, noise = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32), torch.rand(2, 16)
+    reference = model(a, b, noise=noise).logits
+    model.set_attn_implementation("flex_attention")
+    torch.testing.assert_close(model(a, b, noise=noise).logits, reference, rtol=1e-5, atol=1e-5)

@@ -97,7 +97,7 @@ class CroCoPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["EncoderBlock", "DecoderBlock"]
     _supports_sdpa = True
     _supports_flash_attn = False
-    _supports_flex_attn = False
+    _supports_flex_attn = True  # inference on CPU; training needs a GPU (FlexAttention has no CPU backward)
     _supports_attention_backend = True
 
     @torch.no_grad()
