@@ -100,6 +100,14 @@ class CroCoPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True  # inference on CPU; training needs a GPU (FlexAttention has no CPU backward)
     _supports_attention_backend = True
 
+    @classmethod
+    def from_original(cls, path_or_url: str, cache_dir: str | None = None, **kwargs):
+        """Convert an official CroCo checkpoint (file path or URL) and load it into this class (a pretraining
+        checkpoint loads into ``CroCoModel`` too, without its pixel head); the conversion is cached."""
+        from .convert_croco_original import load_original_cached
+
+        return load_original_cached(cls, path_or_url, cache_dir=cache_dir, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module):
         # upstream: xavier-uniform Linear weights, zero biases, unit LayerNorms, xavier on the flattened patch conv
@@ -367,13 +375,6 @@ class CroCoForPretraining(CroCoPreTrainedModel):
             config.decoder_hidden_size, config.patch_size**2 * config.num_channels
         )
         self.post_init()
-
-    @classmethod
-    def from_original(cls, path_or_url: str, cache_dir: str | None = None, **kwargs):
-        """Convert an official CroCo checkpoint (file path or URL) and load it; the conversion is cached."""
-        from .convert_croco_original import load_original_cached
-
-        return load_original_cached(cls, path_or_url, cache_dir=cache_dir, **kwargs)
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return patchify(pixel_values, self.config.patch_size)
