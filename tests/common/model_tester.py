@@ -37,6 +37,7 @@ class ModelTesterMixin:
     config_kwargs: dict = {}
     invalid_config_kwargs: list = []
     compile_atol = 1e-4
+    compile_fullgraph = False  # set True where the forward must compile without graph breaks
 
     # ------------------------------------------------------------------ to be provided by the test class
     def get_config(self):
@@ -110,7 +111,7 @@ class ModelTesterMixin:
         model = self.build(cls)
         inputs = self.get_inputs(model.config)
         reference = self.forward(model, inputs)
-        compiled = torch.compile(model)
+        compiled = torch.compile(model, fullgraph=self.compile_fullgraph)
         torch.testing.assert_close(self.forward(compiled, inputs), reference, rtol=self.compile_atol,
                                    atol=self.compile_atol)
 

@@ -35,6 +35,7 @@ class TestCroCoV2(ModelTesterMixin):
     model_classes = (CroCoForPretraining, CroCoModel)
     loss_model_class = CroCoForPretraining
     invalid_config_kwargs = INVALID
+    compile_fullgraph = True
 
     def get_inputs(self, config, batch_size=2):
         return croco_inputs(config, batch_size)
