@@ -40,10 +40,10 @@ def _attention_interface(config):
     return ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention with a fused ``qkv`` projection (rows ordered [q; k; v])."""
+class _MultiHeadAttentionBase(nn.Module):
+    """Shared head bookkeeping and the dispatch to the configured attention kernel."""
 
-    def __init__(self, config, dim: int, num_heads: int, qkv_bias: bool = True, attention_dropout: float = 0.0):
+    def __init__(self, config, dim: int, num_heads: int, attention_dropout: float = 0.0):
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
@@ -53,44 +53,41 @@ class Attention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = attention_dropout
         self.is_causal = False
+
+    def _attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """B×heads×N×D inputs -> B×N×(heads·D) output of the kernel selected by ``config._attn_implementation``."""
+        out, _ = _attention_interface(self.config)(
+            self, query, key, value, None, dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+        )
+        return out.reshape(out.shape[0], out.shape[1], -1)
+
+
+class Attention(_MultiHeadAttentionBase):
+    """Multi-head self-attention with a fused ``qkv`` projection (rows ordered [q; k; v])."""
+
+    def __init__(self, config, dim: int, num_heads: int, qkv_bias: bool = True, attention_dropout: float = 0.0):
+        super().__init__(config, dim, num_heads, attention_dropout)
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
     def forward(
         self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> torch.Tensor:
-        batch, seq, dim = hidden_states.shape
+        batch, seq, _ = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, seq, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)
         if position_embeddings is not None:
-            cos, sin = position_embeddings
-            query = apply_rotary_pos_emb_2d(query, cos, sin)
-            key = apply_rotary_pos_emb_2d(key, cos, sin)
-        out, _ = _attention_interface(self.config)(
-            self,
-            query,
-            key,
-            value,
-            None,
-            dropout=self.attention_dropout if self.training else 0.0,
-            scaling=self.scaling,
-        )
-        return self.proj(out.reshape(batch, seq, dim))
+            query = apply_rotary_pos_emb_2d(query, *position_embeddings)
+            key = apply_rotary_pos_emb_2d(key, *position_embeddings)
+        return self.proj(self._attend(query, key, value))
 
 
-class CrossAttention(nn.Module):
+class CrossAttention(_MultiHeadAttentionBase):
     """Multi-head cross-attention with separate ``projq``/``projk``/``projv`` projections."""
 
     def __init__(self, config, dim: int, num_heads: int, qkv_bias: bool = True, attention_dropout: float = 0.0):
-        super().__init__()
-        if dim % num_heads != 0:
-            raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
-        self.config = config
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scaling = self.head_dim**-0.5
-        self.attention_dropout = attention_dropout
-        self.is_causal = False
+        super().__init__(config, dim, num_heads, attention_dropout)
         self.projq = nn.Linear(dim, dim, bias=qkv_bias)
         self.projk = nn.Linear(dim, dim, bias=qkv_bias)
         self.projv = nn.Linear(dim, dim, bias=qkv_bias)
@@ -107,7 +104,6 @@ class CrossAttention(nn.Module):
         query_position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         key_position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        batch, seq, dim = query.shape
         q = self._heads(self.projq(query))
         k = self._heads(self.projk(key))
         v = self._heads(self.projv(value))
@@ -115,7 +111,4 @@ class CrossAttention(nn.Module):
             q = apply_rotary_pos_emb_2d(q, *query_position_embeddings)
         if key_position_embeddings is not None:
             k = apply_rotary_pos_emb_2d(k, *key_position_embeddings)
-        out, _ = _attention_interface(self.config)(
-            self, q, k, v, None, dropout=self.attention_dropout if self.training else 0.0, scaling=self.scaling
-        )
-        return self.proj(out.reshape(batch, seq, dim))
+        return self.proj(self._attend(q, k, v))

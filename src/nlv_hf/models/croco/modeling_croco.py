@@ -142,6 +142,17 @@ def _gather_tokens(tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.gather(tokens, 1, ids.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
 
 
+def _add_position_encoding(module: nn.Module, config: CroCoConfig, dim: int, heads: int) -> None:
+    """Cosine: a persistent sin-cos table ``pos_embed`` at the config grid (upstream keeps it in the state dict).
+    RoPE: a ``rope`` module for this stack's head dimension, and no table."""
+    if config.rope_base is None:
+        module.register_buffer("pos_embed", get_2d_sincos_pos_embed(dim, config.grid_size), persistent=True)
+        module.rope = None
+    else:
+        module.pos_embed = None
+        module.rope = RotaryEmbedding2D(dim // heads, base=config.rope_base)
+
+
 class CroCoEncoder(nn.Module):
     """ViT encoder: patch embedding, optional fixed sin-cos table (added before masking), blocks, final norm."""
 
@@ -150,12 +161,7 @@ class CroCoEncoder(nn.Module):
         self.config = config
         dim, heads = config.encoder_hidden_size, config.encoder_num_attention_heads
         self.patch_embed = PatchEmbed(config.patch_size, config.num_channels, dim)
-        if config.rope_base is None:
-            self.register_buffer("pos_embed", get_2d_sincos_pos_embed(dim, config.grid_size), persistent=True)
-            self.rope = None
-        else:
-            self.pos_embed = None
-            self.rope = RotaryEmbedding2D(dim // heads, base=config.rope_base)
+        _add_position_encoding(self, config, dim, heads)
         self.layers = nn.ModuleList(
             EncoderBlock(config, dim, heads, config.mlp_ratio, config.qkv_bias, config.layer_norm_eps,
                          config.hidden_act, config.attention_dropout)
@@ -193,12 +199,7 @@ class CroCoDecoder(nn.Module):
         self.config = config
         dim, heads = config.decoder_hidden_size, config.decoder_num_attention_heads
         self.embed = nn.Linear(config.encoder_hidden_size, dim)
-        if config.rope_base is None:
-            self.register_buffer("pos_embed", get_2d_sincos_pos_embed(dim, config.grid_size), persistent=True)
-            self.rope = None
-        else:
-            self.pos_embed = None
-            self.rope = RotaryEmbedding2D(dim // heads, base=config.rope_base)
+        _add_position_encoding(self, config, dim, heads)
         self.layers = nn.ModuleList(
             DecoderBlock(config, dim, heads, config.mlp_ratio, config.qkv_bias, config.layer_norm_eps,
                          config.norm_second_image_in_decoder, config.hidden_act, config.attention_dropout)
