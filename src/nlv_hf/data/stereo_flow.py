@@ -130,8 +130,10 @@ class LayeredScene:
         there (same layer on top, inside ``[0, W-1]×[0, H-1]`` is checked by the caller)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         top, local = self.top_layer(0, points)
-        index = np.arange(points.shape[0])
-        target = self.from_layer(1, local)[top, index]
+        if self.disparity is not None:  # rectified stereo: a purely horizontal shift, exact in floating point
+            target = points - np.stack([self.disparity[top], np.zeros(top.shape)], -1)
+        else:
+            target = self.from_layer(1, local)[top, np.arange(points.shape[0])]
         top_2, _ = self.top_layer(1, target)
         return target, top_2 == top
 
