@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 from nlv_hf.data import formats
 
@@ -297,3 +298,29 @@ def test_builder_bad_data_dir(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"found no image pairs .*training/\{image_2"):
         KITTI(config_name="2015", data_dir=str(tmp_path / "empty"), cache_dir=str(tmp_path / "c3")).download_and_prepare()
+
+
+def test_to_model_inputs_matches_procedural_layout(tmp_path):
+    from nlv_hf.data.builders import to_model_inputs
+
+    root = tmp_path / "MPI-Sintel"
+    first = image(root / "training/clean/cave_2/frame_0001.png", 0)
+    image(root / "training/clean/cave_2/frame_0002.png", 1)
+    truth = flow(0)
+    truth[2, 2] = np.nan
+    (root / "training/flow/cave_2").mkdir(parents=True)
+    formats.write_flo(root / "training/flow/cave_2/frame_0001.flo", truth)
+    Sintel = load_builder("sintel", "Sintel")
+    _, ds = build(Sintel, tmp_path, root, "clean")
+    batch = ds["train"].with_transform(to_model_inputs)[:1]
+    pixel_values, labels = batch["pixel_values"][0], batch["labels"][0]
+    assert pixel_values.shape == (3, H, W) and pixel_values.dtype == torch.float32
+    torch.testing.assert_close(pixel_values, torch.from_numpy(first).permute(2, 0, 1).float() / 255)
+    assert labels.shape == (2, H, W) and torch.isposinf(labels[:, 2, 2]).all()
+    expected = torch.from_numpy(truth).permute(2, 0, 1)
+    valid = torch.isfinite(expected).all(0)
+    torch.testing.assert_close(labels[:, valid], expected[:, valid])
+    single = to_model_inputs(ds["train"].with_format("numpy")[0])
+    assert torch.equal(single["labels"][:, valid], labels[:, valid]) and single["id"] == batch["id"][0]
+    with pytest.raises(ValueError, match="expected a stereo/flow example"):
+        to_model_inputs({"id": "x", "image_1": None})

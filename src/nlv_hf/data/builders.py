@@ -19,6 +19,10 @@ features below, the same for every data set:
   invalid pixels hold ``+inf`` (the CroCo-Stereo/Flow convention);
 * ``valid`` — a bool image (``H×W``); ground truth and ``valid`` are ``None`` where the split has none (test sets);
 * data-set specific metadata (sequence, frame, camera, …) declared in ``METADATA``.
+
+``to_model_inputs`` turns examples into what the procedural datasets of ``nlv_hf.data.stereo_flow`` yield
+(``pixel_values``, ``pixel_values_2`` float32 ``3×H×W`` in [0, 1], ``labels`` ``1×H×W`` / ``2×H×W`` with ``+inf`` at
+invalid pixels): ``ds.with_transform(to_model_inputs)``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Callable, ClassVar
 import datasets
 import numpy as np
 import PIL.Image
+import torch
 
 from .formats import (
     invalid_to_inf,
@@ -56,6 +61,7 @@ __all__ = [
     "png_disparity",
     "reader",
     "subdirectories",
+    "to_model_inputs",
 ]
 
 TASKS = ("stereo", "flow")
@@ -222,3 +228,49 @@ class StereoFlowBuilder(datasets.GeneratorBasedBuilder):
 def reader(function: Callable, **kwargs) -> Callable:
     """A picklable ground-truth reader with bound keyword arguments (for example ``png_disparity, scale=256``)."""
     return functools.partial(function, **kwargs) if kwargs else function
+
+
+def _image_tensor(image) -> torch.Tensor:
+    array = np.asarray(image.convert("RGB") if isinstance(image, PIL.Image.Image) else image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"expected an RGB image (PIL, or uint8 H×W×3), got {type(image).__name__} "
+                         f"{getattr(array, 'shape', '')} {getattr(array, 'dtype', '')}")
+    return torch.from_numpy(np.array(array, dtype=np.float32)).permute(2, 0, 1) / 255.0
+
+
+def _label_tensor(target, valid) -> torch.Tensor | None:
+    if target is None:
+        return None
+    if isinstance(target, (list, tuple)):  # python format: one mode-F image per flow component
+        label = np.stack([np.asarray(t, dtype=np.float32) for t in target])
+    else:
+        label = np.asarray(target, dtype=np.float32)
+    label = torch.from_numpy(np.array(label, dtype=np.float32))
+    if label.ndim == 2:  # disparity H×W
+        label = label[None]
+    elif label.ndim == 4 and label.shape[1] == 1:  # flow 2×1×H×W from the torch format
+        label = label[:, 0]
+    if valid is not None:
+        mask = torch.from_numpy(np.array(valid, dtype=bool)).reshape(label.shape[-2:])
+        label = label.masked_fill(~mask, float("inf"))
+    return label
+
+
+def to_model_inputs(examples: dict) -> dict:
+    """Convert one example or a batch (dict of lists, as ``with_transform`` passes it) of a stereo/flow builder into
+    ``pixel_values``, ``pixel_values_2`` (float32 ``3×H×W`` in [0, 1], not normalised) and ``labels`` (disparity
+    ``1×H×W`` or flow ``2×H×W``, ``+inf`` where invalid; ``None`` for examples without ground truth) plus ``id``."""
+    key = "disparity" if "disparity" in examples else "flow" if "flow" in examples else None
+    if key is None or "image_1" not in examples or "image_2" not in examples:
+        raise ValueError(f"expected a stereo/flow example with image_1, image_2 and disparity or flow; got keys "
+                         f"{sorted(examples)}")
+    batched = isinstance(examples["id"], list)
+    rows = zip(*(examples[k] for k in ("id", "image_1", "image_2", key, "valid"))) if batched else \
+        [tuple(examples[k] for k in ("id", "image_1", "image_2", key, "valid"))]
+    out = {"id": [], "pixel_values": [], "pixel_values_2": [], "labels": []}
+    for example_id, image_1, image_2, target, valid in rows:
+        out["id"].append(example_id)
+        out["pixel_values"].append(_image_tensor(image_1))
+        out["pixel_values_2"].append(_image_tensor(image_2))
+        out["labels"].append(_label_tensor(target, valid))
+    return out if batched else {k: v[0] for k, v in out.items()}
