@@ -154,11 +154,17 @@ def disparity_to_color(disparity, vmin: float | None = None, vmax: float | None 
         raise ValueError(f"vmax ({vmax}) must be greater than vmin ({vmin})")
     valid = _valid(tensor)
     values = tensor[:, 0]
-    big = torch.finfo(values.dtype).max
-    low = values.masked_fill(~valid, big).flatten(1).amin(dim=1) if vmin is None else None
-    high = values.masked_fill(~valid, -big).flatten(1).amax(dim=1) if vmax is None else None
-    low = torch.full((values.shape[0],), float(vmin)) if vmin is not None else torch.where(valid.flatten(1).any(1), low, 0.0)
-    high = torch.full((values.shape[0],), float(vmax)) if vmax is not None else torch.where(valid.flatten(1).any(1), high, 1.0)
+    any_valid = valid.flatten(1).any(dim=1)
+    if vmin is None:
+        low = values.masked_fill(~valid, float("inf")).flatten(1).amin(dim=1)
+        low = torch.where(any_valid, low, torch.zeros_like(low))
+    else:
+        low = torch.full((values.shape[0],), float(vmin), dtype=values.dtype)
+    if vmax is None:
+        high = values.masked_fill(~valid, float("-inf")).flatten(1).amax(dim=1)
+        high = torch.where(any_valid, high, torch.ones_like(high))
+    else:
+        high = torch.full((values.shape[0],), float(vmax), dtype=values.dtype)
     span = (high - low).clamp_min(1e-12)[:, None, None]
     t = ((torch.where(valid, values, low[:, None, None]) - low[:, None, None]) / span).clamp(0, 1)
     position = t * (stops.shape[0] - 1)
