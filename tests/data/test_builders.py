@@ -324,3 +324,11 @@ def test_to_model_inputs_matches_procedural_layout(tmp_path):
     assert torch.equal(single["labels"][:, valid], labels[:, valid]) and single["id"] == batch["id"][0]
     with pytest.raises(ValueError, match="expected a stereo/flow example"):
         to_model_inputs({"id": "x", "image_1": None})
+
+
+@pytest.mark.parametrize("name", ["middlebury", "eth3d", "kitti", "sceneflow", "sintel", "flyingchairs", "spring"])
+def test_dataset_card(name):
+    card = (REPO / "dataset_scripts" / name / "README.md").read_text()
+    header = card.split("---")[1]
+    assert card.startswith("---\n") and "license:" in header and "pretty_name:" in header
+    assert f"dataset_scripts.{name}.{name} import" in card and "## Fields" in card

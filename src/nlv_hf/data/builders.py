@@ -18,6 +18,9 @@ features below, the same for every data set:
   flow: ``flow`` — two float32 images ``[u, v]`` (numpy format gives ``2×H×W``, the layout of model labels);
   invalid pixels hold ``+inf`` (the CroCo-Stereo/Flow convention);
 * ``valid`` — a bool image (``H×W``); ground truth and ``valid`` are ``None`` where the split has none (test sets);
+  (ground truth is stored as float TIFF images because ``datasets`` arrays allow only a dynamic first dimension and
+  nested lists decode hundreds of times slower; with ``with_format("torch")`` disparity is ``1×H×W`` and flow
+  ``2×1×H×W`` — ``to_model_inputs`` gives the model layout);
 * data-set specific metadata (sequence, frame, camera, …) declared in ``METADATA``.
 
 ``to_model_inputs`` turns examples into what the procedural datasets of ``nlv_hf.data.stereo_flow`` yield
