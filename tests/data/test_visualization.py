@@ -56,6 +56,8 @@ def test_flow_default_normalisation_and_layouts():
     np.testing.assert_array_equal(out[0].permute(1, 2, 0).numpy(), rgb)
     np.testing.assert_array_equal(out[1].permute(1, 2, 0).numpy(), rgb)
     assert flow_to_color(batch[0]).shape == (3, 3, 4)
+    # half precision in, same picture out (values here are exact in bfloat16)
+    assert torch.equal(flow_to_color(batch.bfloat16()), out)
 
 
 def test_flow_bad_input():
