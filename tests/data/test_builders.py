@@ -332,3 +332,28 @@ def test_dataset_card(name):
     header = card.split("---")[1]
     assert card.startswith("---\n") and "license:" in header and "pretty_name:" in header
     assert f"dataset_scripts.{name}.{name} import" in card and "## Fields" in card
+
+
+def test_flyingthings_flow(tmp_path):
+    root = tmp_path / "sceneflow"
+    seq = "FlyingThings3D/{}/TRAIN/B/0003/"
+    for index in (6, 7, 8):
+        image(root / (seq.format("frames_cleanpass") + f"left/{index:04d}.png"), index)
+    truth = {}
+    for direction, index in (("Future", 6), ("Future", 8), ("Past", 7)):  # Future_0008 has no frame 9: skipped
+        folder = root / (seq.format("optical_flow") + f"into_{direction.lower()}/left")
+        folder.mkdir(parents=True, exist_ok=True)
+        data = np.zeros((H, W, 3), np.float32)
+        data[..., :2] = flow(index)
+        truth[(direction, index)] = data[..., :2]
+        formats.write_pfm(folder / f"OpticalFlowInto{direction}_{index:04d}_L.pfm", data)
+    SceneFlow = load_builder("sceneflow", "SceneFlow")
+    _, ds = build(SceneFlow, tmp_path, root, "flow_cleanpass")
+    assert list(ds) == ["train"]
+    rows = ds["train"].with_format("numpy")
+    assert list(rows["id"]) == ["FlyingThings3D/TRAIN/B/0003/FW_left/0006", "FlyingThings3D/TRAIN/B/0003/BW_left/0007"]
+    assert list(rows["direction"]) == ["FW", "BW"]
+    check_flow(rows[0], truth[("Future", 6)])
+    check_flow(rows[1], truth[("Past", 7)])
+    np.testing.assert_array_equal(rows[1]["image_2"], np.asarray(PIL.Image.open(
+        root / (seq.format("frames_cleanpass") + "left/0006.png"))))

@@ -61,6 +61,7 @@ __all__ = [
     "flo_flow",
     "kitti_flow",
     "pfm_disparity",
+    "pfm_flow",
     "png_disparity",
     "reader",
     "subdirectories",
@@ -80,6 +81,14 @@ def pfm_disparity(path) -> tuple[np.ndarray, np.ndarray]:
     if disparity.ndim != 2:
         raise ValueError(f"{path}: a disparity PFM must be single-channel ('Pf'), got shape {disparity.shape}")
     return invalid_to_inf(disparity, np.nan_to_num(disparity, nan=0.0) > 0)
+
+
+def pfm_flow(path) -> tuple[np.ndarray, np.ndarray]:
+    """3-channel PFM flow (FlyingThings3D): the first two channels are ``(u, v)``, the third is zero."""
+    data = read_pfm(path)
+    if data.ndim != 3:
+        raise ValueError(f"{path}: a flow PFM must have 3 channels ('PF'), got shape {data.shape}")
+    return invalid_to_inf(data[..., :2])
 
 
 def png_disparity(path, scale: float) -> tuple[np.ndarray, np.ndarray]:
