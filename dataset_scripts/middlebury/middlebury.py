@@ -5,7 +5,9 @@ Configs and the folder ``data_dir`` must point at:
 * ``2014`` (default): the folder holding the ``<Scene>-perfect`` / ``-imperfect`` scenes, each with ``im0.png``,
   ``im1.png`` (plus ``im1E.png`` / ``im1L.png``, the right view under another exposure / lighting) and ``disp0.pfm``.
   One pair per right view found; ``right_view`` says which (``""``, ``"E"``, ``"L"``).
-* ``2021``: the ``data/`` folder with ``<scene>/im0.png, im1.png, disp0.pfm``.
+* ``2021``: the ``data/`` folder with ``<scene>/im0.png, im1.png, disp0.pfm`` and the extra exposures
+  ``<scene>/ambient/<lighting>/im0e<k>.png, im1e<k>.png`` (one more pair each, ``right_view="ambient/<lighting>/e<k>"``;
+  upstream CroCo-Stereo trains on these).
 * ``2005`` / ``2006``: the scenes' folders with ``<Scene>/Illum{1,2,3}/Exp{0,1,2}/view1.png, view5.png`` and
   ``<Scene>/disp1.png`` (8-bit disparity of view 1, scale 1 as in upstream CroCo-Stereo, 0 = unknown); one pair per
   illumination × exposure.
@@ -22,7 +24,16 @@ from pathlib import Path
 
 import datasets
 
-from nlv_hf.data.builders import Pair, StereoFlowBuilder, StereoFlowConfig, files_matching, pfm_disparity, png_disparity, reader, subdirectories
+from nlv_hf.data.builders import (
+    Pair,
+    StereoFlowBuilder,
+    StereoFlowConfig,
+    files_matching,
+    pfm_disparity,
+    png_disparity,
+    reader,
+    subdirectories,
+)
 
 _CONFIGS = {
     "2014": "Middlebury 2014 (23 scenes with ground truth, im1/im1E/im1L right views)",
@@ -73,11 +84,18 @@ class Middlebury(StereoFlowBuilder):
                     continue
                 gt = scene / "disp0.pfm"
                 names = [("", "im1.png")] + ([("E", "im1E.png"), ("L", "im1L.png")] if variant == "2014" else [])
-                for right_view, name in names:
-                    if (scene / name).is_file():
-                        pairs.append(Pair(id=f"{scene.name}/{Path(name).stem}", image_1=scene / "im0.png",
-                                          image_2=scene / name, target=gt if gt.is_file() else None,
-                                          reader=pfm_disparity, metadata={"scene": scene.name, "right_view": right_view}))
+                views = [(right_view, scene / "im0.png", scene / name) for right_view, name in names]
+                if variant == "2021":  # ambient/<lighting>/im0e<k>.png + im1e<k>.png: more exposures, same geometry
+                    for lighting in subdirectories(scene / "ambient"):
+                        for left, match in files_matching(lighting, r"im0(e\d+)\.png"):
+                            views.append((f"ambient/{lighting.name}/{match.group(1)}", left,
+                                          lighting / f"im1{match.group(1)}.png"))
+                for right_view, left, right in views:
+                    if left.is_file() and right.is_file():
+                        name = right.stem if right.parent == scene else right_view
+                        pairs.append(Pair(id=f"{scene.name}/{name}", image_1=left, image_2=right,
+                                          target=gt if gt.is_file() else None, reader=pfm_disparity,
+                                          metadata={"scene": scene.name, "right_view": right_view}))
             else:
                 gt = scene / "disp1.png"
                 for illumination in subdirectories(scene):

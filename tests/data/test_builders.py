@@ -152,6 +152,24 @@ def test_middlebury_2014_and_eval3(tmp_path):
     check_disparity(ds["train"].with_format("numpy")[0], truth)
 
 
+def test_middlebury_2021_ambient_views(tmp_path):
+    root = tmp_path / "md2021"
+    scene = root / "artroom1"
+    image(scene / "im0.png", 0)
+    image(scene / "im1.png", 1)
+    image(scene / "ambient/L0/im0e0.png", 2)
+    image(scene / "ambient/L0/im1e0.png", 3)
+    image(scene / "ambient/L0/im0e1.png", 4)  # no matching right image: skipped
+    truth = disparity(5)
+    formats.write_pfm(scene / "disp0.pfm", truth)
+    Middlebury = load_builder("middlebury", "Middlebury")
+    _, ds = build(Middlebury, tmp_path, root, "2021")
+    rows = ds["train"].with_format("numpy")
+    assert list(rows["id"]) == ["artroom1/im1", "artroom1/ambient/L0/e0"]
+    np.testing.assert_array_equal(rows[1]["image_2"], np.asarray(PIL.Image.open(scene / "ambient/L0/im1e0.png")))
+    check_disparity(rows[1], truth)
+
+
 def test_middlebury_2006_png_disparity(tmp_path):
     root = tmp_path / "md2006"
     for illumination in ("Illum1", "Illum2"):
