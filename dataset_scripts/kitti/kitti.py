@@ -3,7 +3,8 @@
 Configs: ``2012`` and ``2015`` (stereo: left/right at frame 10 with ``disp_occ``), ``2012_flow`` and ``2015_flow``
 (flow: frame 10 → 11 of the left camera with ``flow_occ``). ``ground_truth="noc"`` selects the non-occluded maps
 (``disp_noc*`` / ``flow_noc``) instead. Splits: ``train`` (``training/``, with ground truth) and ``test``
-(``testing/``, without). Disparity PNGs store ``256·d`` and flow PNGs ``64·u + 2¹⁵``; 0 / blue 0 mark invalid pixels.
+(``testing/``, without). Disparity PNGs store ``256·d`` and flow PNGs ``64·u + 2¹⁵``; 0 / blue 0 mark invalid
+pixels.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from pathlib import Path
 
 import datasets
 
-from nlv_hf.data.builders import Pair, StereoFlowBuilder, StereoFlowConfig, files_matching, kitti_flow, png_disparity, reader
+from nlv_hf.data.builders import (
+    Pair,
+    StereoFlowBuilder,
+    StereoFlowConfig,
+    files_matching,
+    kitti_flow,
+    png_disparity,
+    reader,
+)
 
 # year -> (left camera folder, right camera folder, disparity folder stem)
 _FOLDERS = {"2012": ("colored_0", "colored_1", "disp_{}"), "2015": ("image_2", "image_3", "disp_{}_0")}
@@ -26,7 +35,8 @@ class KittiConfig(StereoFlowConfig):
     def check(self) -> None:
         super().check()
         if self.ground_truth not in ("occ", "noc"):
-            raise ValueError(f"ground_truth must be 'occ' (all pixels) or 'noc' (non-occluded), got {self.ground_truth!r}")
+            raise ValueError(f"ground_truth must be 'occ' (all pixels) or 'noc' (non-occluded), "
+                             f"got {self.ground_truth!r}")
 
 
 class KITTI(StereoFlowBuilder):
@@ -58,7 +68,8 @@ class KITTI(StereoFlowBuilder):
             pairs = []
             for image_1, match in files_matching(base / left, r"(\d{6})_10\.png"):
                 frame = match.group(1)
-                image_2 = (base / right / image_1.name) if self.config.task == "stereo" else (base / left / f"{frame}_11.png")
+                stereo = self.config.task == "stereo"
+                image_2 = base / right / image_1.name if stereo else base / left / f"{frame}_11.png"
                 if not image_2.is_file():
                     continue
                 if self.config.task == "stereo":

@@ -1,7 +1,8 @@
 """Spring (high-resolution stereo and scene-flow benchmark) in its official layout.
 
 ``data_dir`` holds ``train/<seq>/`` with ``frame_{left,right}/frame_{left,right}_NNNN.png``,
-``flow_{FW,BW}_{left,right}/flow_{FW,BW}_{left,right}_NNNN.flo5`` and ``disp1_{left,right}/disp1_{left,right}_NNNN.dsp5``,
+``flow_{FW,BW}_{left,right}/flow_{FW,BW}_{left,right}_NNNN.flo5`` and
+``disp1_{left,right}/disp1_{left,right}_NNNN.dsp5``,
 and ``test/<seq>/frame_{left,right}/``. The ground truth is stored at **twice** the image resolution (upstream
 CroCo evaluates with the min over the 4 sub-pixels); NaN marks invalid pixels and becomes ``+inf`` here. Reading it
 needs ``h5py``.
@@ -19,7 +20,15 @@ from pathlib import Path
 
 import datasets
 
-from nlv_hf.data.builders import Pair, StereoFlowBuilder, StereoFlowConfig, dsp5_disparity, files_matching, flo5_flow, subdirectories
+from nlv_hf.data.builders import (
+    Pair,
+    StereoFlowBuilder,
+    StereoFlowConfig,
+    dsp5_disparity,
+    files_matching,
+    flo5_flow,
+    subdirectories,
+)
 
 
 class Spring(StereoFlowBuilder):

@@ -119,7 +119,8 @@ def _png(rows: np.ndarray, filters: list[int], depth: int, colour: int, width: i
         b = data[r - 1] if r else np.zeros_like(x)
         c = np.concatenate([np.zeros(bpp, np.int64), b[:-bpp]])
         p = a + b - c
-        paeth = np.where((abs(p - a) <= abs(p - b)) & (abs(p - a) <= abs(p - c)), a, np.where(abs(p - b) <= abs(p - c), b, c))
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
         pred = [np.zeros_like(x), a, b, (a + b) // 2, paeth][kind]
         out.append(bytes([kind]) + ((x - pred) % 256).astype(np.uint8).tobytes())
 

@@ -7,7 +7,8 @@ Formats and conventions (arrays are numpy, rows top to bottom, channels last):
 * **KITTI 16-bit PNG** (``read_kitti_disparity`` / ``write_kitti_disparity``): ``uint16 = round(256·d)``, ``0`` means
   invalid. ``read_png_disparity(path, scale)`` is the same layout with another scale (CREStereo: 32, Middlebury
   2005/2006: 1, 8-bit files too).
-* **KITTI flow PNG** (``read_kitti_flow`` / ``write_kitti_flow``): 16-bit RGB, ``R = 64·u + 2¹⁵``, ``G = 64·v + 2¹⁵``,
+* **KITTI flow PNG** (``read_kitti_flow`` / ``write_kitti_flow``): 16-bit RGB, ``R = 64·u + 2¹⁵``,
+  ``G = 64·v + 2¹⁵``,
   ``B = valid``. Pillow truncates 16-bit RGB to 8 bits, so this module carries its own small PNG codec.
 * **Middlebury .flo** (``read_flo`` / ``write_flo``): ``b"PIEH"`` (the float 202021.25), int32 width, int32 height,
   then ``H×W×2`` float32 little-endian. Values above 1e9 mean "unknown" by the format's convention.
@@ -76,7 +77,8 @@ def invalid_to_inf(array: np.ndarray, valid: np.ndarray | None = None) -> tuple[
     (1e9). ``array`` is ``H×W`` or ``H×W×C``.
     """
     array = np.array(array, dtype=np.float32, copy=True)
-    finite = np.isfinite(array) & (np.abs(np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)) < FLO_UNKNOWN_THRESHOLD)
+    magnitude = np.abs(np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0))
+    finite = np.isfinite(array) & (magnitude < FLO_UNKNOWN_THRESHOLD)
     ok = finite if array.ndim == 2 else finite.all(axis=-1)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
@@ -126,7 +128,8 @@ def read_pfm(path, return_scale: bool = False):
 
 
 def write_pfm(path, array, scale: float = 1.0) -> None:
-    """Write a float array ``H×W``, ``H×W×1`` or ``H×W×3`` as little-endian PFM (bottom row first, as the format says)."""
+    """Write a float array ``H×W``, ``H×W×1`` or ``H×W×3`` as little-endian PFM (bottom row first, as the format
+    says)."""
     array = _as_float_array(array, "PFM data")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]

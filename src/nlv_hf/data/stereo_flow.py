@@ -103,7 +103,8 @@ class LayeredScene:
                 theta = np.arctan2(v, u)
                 wobble = np.zeros_like(theta)
                 for k in range(self.harmonics.shape[1]):
-                    wobble += self.harmonics[rows, k, 0, None] * np.cos((k + 1) * theta + self.harmonics[rows, k, 1, None])
+                    amplitude, phase = self.harmonics[rows, k, 0, None], self.harmonics[rows, k, 1, None]
+                    wobble += amplitude * np.cos((k + 1) * theta + phase)
                 inside[rows] = u * u + v * v <= (a * (1.0 + wobble)) ** 2
         return inside
 

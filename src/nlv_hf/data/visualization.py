@@ -21,7 +21,7 @@ import torch
 __all__ = ["COLORMAPS", "colorwheel", "disparity_to_color", "flow_to_color"]
 
 _UNKNOWN = 1e9
-# Segment lengths of the Middlebury wheel: red→yellow, yellow→green, green→cyan, cyan→blue, blue→magenta, magenta→red.
+# Segments of the Middlebury wheel (length, start, end): red→yellow→green→cyan→blue→magenta→red.
 _WHEEL_SEGMENTS = ((15, (255, 0, 0), (255, 255, 0)), (6, (255, 255, 0), (0, 255, 0)),
                    (4, (0, 255, 0), (0, 255, 255)), (11, (0, 255, 255), (0, 0, 255)),
                    (13, (0, 0, 255), (255, 0, 255)), (6, (255, 0, 255), (255, 0, 0)))
