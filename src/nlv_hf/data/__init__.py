@@ -1,0 +1,1 @@
+"""Data utilities: file formats, visualisation, procedural data generators and dataset-builder helpers."""
