@@ -32,11 +32,11 @@ def load(fixtures_root, name):
     fx = Fixture(fixtures_root / name)
     task, criterion = FIXTURES[name]
     head = fx.meta["head"]
-    config = config_from_upstream_args(
-        fixture_args(fx, task, criterion), task, dpt_hooks=head["kwargs"]["hooks_idx"],
-        dpt_layer_dims=head["kwargs"]["layer_dims"], dpt_feature_dim=head["DPTOutputAdapter_overrides"]["feature_dim"],
-        dpt_last_dim=head["DPTOutputAdapter_overrides"]["last_dim"],
-    )
+    config = config_from_upstream_args(fixture_args(fx, task, criterion), task, fx.state_dict)
+    # the widths are read from the tensors, the hooks follow upstream's rule
+    assert config.dpt_hooks == head["kwargs"]["hooks_idx"]
+    assert config.dpt_layer_dims == head["kwargs"]["layer_dims"]
+    assert (config.dpt_feature_dim, config.dpt_last_dim) == tuple(head["DPTOutputAdapter_overrides"].values())
     cls = CroCoForStereoMatching if task == "stereo" else CroCoForOpticalFlow
     model = cls(config)
     model.load_state_dict(convert_state_dict(fx.state_dict, config), strict=True)
@@ -148,7 +148,7 @@ def test_full_size_checkpoints_convert_key_for_key(fixtures_root, name):
         args = argparse.Namespace(task=task, croco_args=entry["kwargs"], crop=entry["kwargs"]["img_size"],
                                   criterion=criterion,
                                   tile_conf_mode="conf_expbeta3" if "eth3d" in filename else None)
-        config = config_from_upstream_args(args, task)
+        config = config_from_upstream_args(args, task, fake)
         assert config.dpt_hooks == entry["head"]["hooks_idx (auto)"], filename
         assert config.num_output_channels == entry["head"]["num_channels"], filename
         assert config.crop_size == list(entry["kwargs"]["img_size"])

@@ -195,10 +195,16 @@ class StereoFlowPipeline:
     def __init__(self, model, image_processor=None, tile_batch_size: int = 4, overlap: float | None = None):
         from nlv_hf.models.croco.image_processing_croco import CroCoImageProcessor
 
-        if not hasattr(model.config, "task_channels") or not hasattr(model.config, "crop_size"):
+        config = getattr(model, "config", None)
+        if not hasattr(config, "task_channels") or not hasattr(config, "crop_size"):
             raise ValueError(f"StereoFlowPipeline needs a CroCo-Stereo / CroCo-Flow model, got {type(model).__name__}")
         self.model = model.eval()
-        self.image_processor = image_processor or CroCoImageProcessor()
+        # the windows are cut from the full-resolution images: keep the processor's normalisation, never resize
+        source = image_processor or CroCoImageProcessor()
+        self.image_processor = CroCoImageProcessor(
+            do_resize=False, do_center_crop=False, patch_size=1,
+            image_mean=list(source.image_mean), image_std=list(source.image_std),
+        )
         self.tile_batch_size = tile_batch_size
         self.overlap = overlap
         self.task = model.config.task
@@ -219,8 +225,7 @@ class StereoFlowPipeline:
 
     def preprocess(self, image_1, image_2) -> tuple[torch.Tensor, torch.Tensor, bool]:
         single = not isinstance(image_1, (list, tuple))
-        batch = self.image_processor(image_1, image_2, do_resize=False, do_center_crop=False, patch_size=1,
-                                     return_tensors="pt")
+        batch = self.image_processor(image_1, image_2, return_tensors="pt")
         return batch["pixel_values"], batch["pixel_values_2"], single
 
     def __call__(self, image_1, image_2, ground_truth=None, overlap: float | None = None,

@@ -147,8 +147,22 @@ def _identify(ckpt: Mapping, source: str, task: str | None) -> tuple[dict, objec
     return state_dict, args, found
 
 
-def config_from_upstream_args(args, task: str, **overrides):
-    """Build a CroCoStereoConfig / CroCoFlowConfig from the ``args`` stored in a stereo/flow checkpoint."""
+def dpt_widths_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """DPT widths read from the tensor shapes (upstream cannot store them: the released models use the defaults
+    ``layer_dims=[96, 192, 384, 768]``, ``feature_dim=256``, ``last_dim=32``)."""
+    try:
+        return {
+            "dpt_layer_dims": [int(state_dict[f"head.dpt.act_postprocess.{i}.0.weight"].shape[0]) for i in range(4)],
+            "dpt_feature_dim": int(state_dict["head.dpt.scratch.layer_rn.0.weight"].shape[0]),
+            "dpt_last_dim": int(state_dict["head.dpt.head.2.weight"].shape[0]),
+        }
+    except KeyError as err:
+        raise ConversionError(f"the checkpoint's DPT head lacks {err}; expected upstream PixelwiseTaskWithDPT keys") from err
+
+
+def config_from_upstream_args(args, task: str, state_dict: Mapping[str, torch.Tensor] | None = None, **overrides):
+    """Build a CroCoStereoConfig / CroCoFlowConfig from the ``args`` stored in a stereo/flow checkpoint (and the DPT
+    widths from its tensors when ``state_dict`` is given)."""
     croco_args = dict(_arg(args, "croco_args"))
     unknown = set(croco_args) - set(KWARG_NAMES) - IGNORED_KWARGS
     if unknown:
@@ -169,11 +183,19 @@ def config_from_upstream_args(args, task: str, **overrides):
     config_kwargs["tile_conf_mode"] = _arg(args, "tile_conf_mode") or DEFAULT_TILE_CONF_MODE[task]
     config_kwargs["dpt_hooks"] = default_dpt_hooks(config_kwargs["encoder_num_hidden_layers"],
                                                    config_kwargs["decoder_num_hidden_layers"])
+    if state_dict is not None:
+        config_kwargs.update(dpt_widths_from_state_dict(collapse_aliases(state_dict)))
     config_kwargs.update(overrides)
     try:
-        return CONFIGS[task](**config_kwargs)
+        config = CONFIGS[task](**config_kwargs)
     except ValueError as err:
         raise ConversionError(f"the checkpoint's arguments give an invalid configuration: {err}") from err
+    out = state_dict.get("head.dpt.head.4.weight") if state_dict is not None else None
+    if out is not None and out.shape[0] != config.num_output_channels:
+        raise ConversionError(f"the DPT head predicts {out.shape[0]} channels but a {task} model trained with "
+                              f"{_arg(args, 'criterion')!r} has {config.num_output_channels} "
+                              f"({config.task_channels} + confidence: {config.with_confidence})")
+    return config
 
 
 def _model_class(task: str):
@@ -197,7 +219,7 @@ def load_original(path: str | os.PathLike, task: str | None = None, **overrides)
     makes a checkpoint of the other task an error; ``overrides`` change config fields (e.g. ``dpt_hooks``)."""
     ckpt = safe_load_checkpoint(path)
     state_dict, args, found = _identify(ckpt, str(path), task)
-    config = config_from_upstream_args(args, found, **overrides)
+    config = config_from_upstream_args(args, found, state_dict, **overrides)
     converted = convert_state_dict(state_dict, config)
     model = _model_class(found)(config)
     model.load_state_dict(converted, strict=True)
