@@ -153,3 +153,20 @@ def test_bad_inputs(args, message):
         tiny()(*args)
     with pytest.raises(ValueError, match="labels must have shape"):
         tiny()(torch.randn(1, 3, 32, 64), torch.randn(1, 3, 32, 64), labels=torch.zeros(1, 2, 32, 64))
+
+
+def test_backbone_initialised_from_pretraining():
+    from nlv_hf.models.croco import CroCoConfig, CroCoForPretraining
+
+    backbone = {k: v for k, v in TINY.items() if not k.startswith("dpt_")}
+    torch.manual_seed(1)
+    pretrained = CroCoForPretraining(CroCoConfig(**backbone, pos_embed="RoPE100", patch_size=16))
+    model = tiny()
+    model.load_pretrained_backbone(pretrained)
+    for key, value in pretrained.croco.encoder.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[key], value)
+    assert torch.equal(model.decoder.layers[0].attn.qkv.weight, pretrained.croco.decoder.layers[0].attn.qkv.weight)
+    wider = CroCoForPretraining(CroCoConfig(**{**backbone, "encoder_hidden_size": 64}, pos_embed="RoPE100",
+                                            patch_size=16))
+    with pytest.raises(ValueError, match="does not match"):
+        model.load_pretrained_backbone(wider)

@@ -116,3 +116,15 @@ def test_bad_inputs_are_named():
         tiled_prediction(model, torch.zeros(1, 3, 64, 128), torch.zeros(1, 3, 64, 128), conf_mode="mean")
     with pytest.raises(ValueError, match="CroCo-Stereo / CroCo-Flow model"):
         StereoFlowPipeline(torch.nn.Linear(2, 2))
+
+
+@torch.no_grad()
+def test_model_without_confidence_averages_windows_uniformly():
+    model = tiny(loss_type="l1")
+    a, b = torch.randn(1, 3, 64, 160), torch.randn(1, 3, 64, 160)
+    result = tiled_prediction(model, a, b, overlap=0.5, labels=torch.zeros(1, 1, 64, 160))
+    assert result.confidence is None and torch.isfinite(result.loss)
+    left, right = model(a[..., :128], b[..., :128]).prediction, model(a[..., 32:], b[..., 32:]).prediction
+    torch.testing.assert_close(result.prediction[..., :32], left[..., :32], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(result.prediction[..., 32:128], (left[..., 32:] + right[..., :96]) / 2, rtol=1e-5,
+                               atol=1e-6)

@@ -91,6 +91,21 @@ class _CroCoBinocularDPT(CroCoStereoFlowPreTrainedModel):
     def get_input_embeddings(self):
         return self.encoder.patch_embed
 
+    @torch.no_grad()
+    def load_pretrained_backbone(self, croco) -> None:
+        """Initialise the encoder and decoder from a pretrained CroCo v2 model (``CroCoModel`` or
+        ``CroCoForPretraining``), as upstream fine-tuning starts from a pretraining checkpoint; the DPT head keeps its
+        initialisation. The backbone widths and depths must match (strict)."""
+        croco = getattr(croco, "croco", croco)
+        for name in ("encoder", "decoder"):
+            source = getattr(croco, name, None)
+            if source is None:
+                raise ValueError(f"expected a CroCoModel / CroCoForPretraining, got {type(croco).__name__}")
+            try:
+                getattr(self, name).load_state_dict(source.state_dict(), strict=True)
+            except RuntimeError as err:
+                raise ValueError(f"the pretrained CroCo {name} does not match this model's: {err}") from err
+
     # ---------------------------------------------------------------- pieces (upstream calls, for parity/analysis)
     def encode_pairs(self, pixel_values: torch.Tensor, pixel_values_2: torch.Tensor):
         """Encode both images in one batched pass. Returns (the first image's block outputs, the last one
