@@ -60,6 +60,25 @@ def test_dataset_metrics_accumulate_pixel_weighted():
         StereoFlowDatasetMetrics().compute()
 
 
+def test_dataset_metrics_speed_bins_and_double_resolution_ground_truth():
+    gt = torch.zeros(1, 2, 1, 3)
+    gt[0, 0] = torch.tensor([[5.0, 20.0, 50.0]])  # one pixel per speed bin
+    pred = gt.clone()
+    pred[0, 1] += torch.tensor([[1.0, 2.0, 3.0]])
+    acc = StereoFlowDatasetMetrics()
+    acc.update(pred, gt)
+    result = acc.compute()
+    assert (result["s0-10"], result["s10-40"], result["s40+"]) == (1.0, 2.0, 3.0)
+    # Spring: ground truth at 2x, each prediction takes its best 2x2 sub-pixel
+    pred = torch.zeros(1, 1, 1, 2)
+    gt2 = torch.full((1, 1, 2, 4), 7.0)
+    gt2[0, 0, 1, 0] = 0.5  # best sub-pixel of pixel 0: error 0.5
+    gt2[0, 0, :, 2:] = float("inf")  # pixel 1 has no valid sub-pixel
+    acc = StereoFlowDatasetMetrics()
+    acc.update(pred, gt2)
+    assert acc.num_pixels == 1 and acc.compute()["EPE"] == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("name", ["croco_stereo", "croco_flow"])
 def test_upstream_metric_values(fixtures_root, name):
     fx = Fixture(fixtures_root / name)

@@ -118,15 +118,20 @@ def _per_image(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class StereoFlowDatasetMetrics:
     """Dataset-level metrics accumulated batch by batch, every valid pixel weighted equally (upstream
     ``StereoDatasetMetrics`` / ``FlowDatasetMetrics``): mean error (``EPE``; for stereo the mean absolute error),
-    bad-N rates and the KITTI outlier rate (``D1``), all in %.
+    bad-N rates, the KITTI outlier rate (``D1``), all in %, and the EPE per ground-truth speed bin
+    (``s0-10``, ``s10-40``, ``s40+``, for flow).
+
+    Ground truth at twice the prediction's resolution (Spring) is compared as upstream does: each predicted pixel
+    takes the smallest error over its 2×2 ground-truth sub-pixels (and the mean of their magnitudes).
 
         metrics = StereoFlowDatasetMetrics(thresholds=(0.5, 1, 2, 3))
         for pred, gt in loader: metrics.update(pred, gt)
         metrics.compute()
     """
 
-    def __init__(self, thresholds=(0.5, 1.0, 3.0, 5.0)):
+    def __init__(self, thresholds=(0.5, 1.0, 3.0, 5.0), speed_bins=((0.0, 10.0), (10.0, 40.0), (40.0, float("inf")))):
         self.thresholds = tuple(float(t) for t in thresholds)
+        self.speed_bins = tuple((float(lo), float(hi)) for lo, hi in speed_bins)
         self.reset()
 
     def reset(self) -> None:
@@ -134,16 +139,35 @@ class StereoFlowDatasetMetrics:
         self.error_sum = 0.0
         self.bad = [0] * len(self.thresholds)
         self.outliers = 0
+        self.bin_sum = [0.0] * len(self.speed_bins)
+        self.bin_count = [0] * len(self.speed_bins)
+
+    @staticmethod
+    def _errors(prediction, target, valid):
+        if target.shape[-2:] == tuple(2 * s for s in prediction.shape[-2:]) and target.shape[:2] == prediction.shape[:2]:
+            subs = [target[..., i::2, j::2] for i in (0, 1) for j in (0, 1)]
+            errors = torch.stack([pixel_error(prediction, sub) for sub in subs]).nan_to_num(nan=float("inf"), posinf=float("inf"))
+            error = errors.min(dim=0).values
+            magnitude = torch.stack([sub.float().pow(2).sum(dim=1).sqrt() for sub in subs]).mean(dim=0)
+            mask = torch.isfinite(error)
+            if valid is not None:
+                mask = mask & valid.bool()
+            return error, magnitude, mask
+        mask = _valid(target, valid)
+        return pixel_error(prediction, target), target.float().pow(2).sum(dim=1).sqrt(), mask
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> None:
-        mask = _valid(target, valid)
-        error = pixel_error(prediction, target)[mask].double()
-        magnitude = target.float().pow(2).sum(dim=1).sqrt()[mask].double()
+        error, magnitude, mask = self._errors(prediction, target, valid)
+        error, magnitude = error[mask].double(), magnitude[mask].double()
         self.num_pixels += int(mask.sum())
         self.error_sum += float(error.sum())
         for i, threshold in enumerate(self.thresholds):
             self.bad[i] += int((error > threshold).sum())
         self.outliers += int(((error > 3.0) & (error > 0.05 * magnitude)).sum())
+        for i, (lo, hi) in enumerate(self.speed_bins):
+            in_bin = (magnitude >= lo) & (magnitude < hi)
+            self.bin_sum[i] += float(error[in_bin].sum())
+            self.bin_count[i] += int(in_bin.sum())
 
     def compute(self) -> dict:
         if self.num_pixels == 0:
@@ -152,6 +176,9 @@ class StereoFlowDatasetMetrics:
         for threshold, count in zip(self.thresholds, self.bad):
             out[f"bad@{threshold:.1f}"] = 100.0 * count / self.num_pixels
         out["D1"] = 100.0 * self.outliers / self.num_pixels
+        for (lo, hi), total, count in zip(self.speed_bins, self.bin_sum, self.bin_count):
+            name = f"s{lo:g}+" if hi == float("inf") else f"s{lo:g}-{hi:g}"
+            out[name] = total / count if count else float("nan")
         return out
 
 
