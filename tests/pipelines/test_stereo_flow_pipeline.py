@@ -73,8 +73,8 @@ def test_smaller_than_crop_is_upscaled_then_resized_back():
     # reference: upscale so the 64x128 crop fits (factor max(128/90, 64/40) = 1.6), tile, resize back with the flow
     # rescaled by the size ratio per axis
     size = (64, 144)
-    up = tiled_prediction(model, F.interpolate(a, size=size, mode="bicubic"), F.interpolate(b, size=size, mode="bicubic"),
-                          overlap=0.5)
+    a_up, b_up = (F.interpolate(x, size=size, mode="bicubic") for x in (a, b))
+    up = tiled_prediction(model, a_up, b_up, overlap=0.5)
     expected = F.interpolate(up.prediction, size=(40, 90), mode="bicubic")
     expected[:, 0] *= 90 / 144
     expected[:, 1] *= 40 / 64
@@ -109,7 +109,8 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="NaN"):
         tiled_prediction(model, torch.full((1, 3, 64, 128), float("nan")), torch.zeros(1, 3, 64, 128))
     with pytest.raises(ValueError, match="labels must have shape"):
-        tiled_prediction(model, torch.zeros(1, 3, 64, 128), torch.zeros(1, 3, 64, 128), labels=torch.zeros(1, 2, 64, 128))
+        tiled_prediction(model, torch.zeros(1, 3, 64, 128), torch.zeros(1, 3, 64, 128),
+                         labels=torch.zeros(1, 2, 64, 128))
     with pytest.raises(ValueError, match="tile_batch_size"):
         tiled_prediction(model, torch.zeros(1, 3, 64, 128), torch.zeros(1, 3, 64, 128), tile_batch_size=0)
     with pytest.raises(ValueError, match="tile_conf_mode"):

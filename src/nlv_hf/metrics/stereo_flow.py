@@ -144,9 +144,11 @@ class StereoFlowDatasetMetrics:
 
     @staticmethod
     def _errors(prediction, target, valid):
-        if target.shape[-2:] == tuple(2 * s for s in prediction.shape[-2:]) and target.shape[:2] == prediction.shape[:2]:
+        doubled = tuple(2 * s for s in prediction.shape[-2:])
+        if tuple(target.shape[-2:]) == doubled and target.shape[:2] == prediction.shape[:2]:
             subs = [target[..., i::2, j::2] for i in (0, 1) for j in (0, 1)]
-            errors = torch.stack([pixel_error(prediction, sub) for sub in subs]).nan_to_num(nan=float("inf"), posinf=float("inf"))
+            errors = torch.stack([pixel_error(prediction, sub) for sub in subs])
+            errors = errors.nan_to_num(nan=float("inf"), posinf=float("inf"))
             error = errors.min(dim=0).values
             magnitude = torch.stack([sub.float().pow(2).sum(dim=1).sqrt() for sub in subs]).mean(dim=0)
             mask = torch.isfinite(error)

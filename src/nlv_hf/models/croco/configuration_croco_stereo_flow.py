@@ -141,7 +141,8 @@ class CroCoStereoFlowConfig(CroCoConfig):
         if self.loss_type in ("laplacian_bounded", "laplacian_bounded2"):
             if not (isinstance(self.loss_a, (int, float)) and isinstance(self.loss_b, (int, float))
                     and self.loss_a > 0 and self.loss_b > 0):
-                raise ValueError(f"loss_a and loss_b must be > 0 for {self.loss_type}, got {self.loss_a}, {self.loss_b}")
+                raise ValueError(f"loss_a and loss_b must be > 0 for {self.loss_type}, got {self.loss_a}, "
+                                 f"{self.loss_b}")
             if self.loss_type == "laplacian_bounded" and self.loss_b <= self.loss_a:
                 raise ValueError(f"laplacian_bounded needs loss_b > loss_a, got a={self.loss_a}, b={self.loss_b}")
         parse_tile_conf_mode(self.tile_conf_mode)

@@ -5,8 +5,8 @@
 
 Accepted files: the 12 released ``crocostereo*.pth`` / ``crocoflow*.pth`` and any checkpoint written by upstream
 ``stereoflow/train.py``: ``{'model': state_dict, 'args': argparse.Namespace, ...}`` where ``args`` holds ``task``
-(``'stereo'``/``'flow'``), ``croco_args`` (CroCoNet kwargs incl. ``img_size``), ``crop``, ``criterion`` (a string such as
-``"LaplacianLossBounded2()"``, parsed without ``eval``) and ``tile_conf_mode``. The DPT head registers its modules
+(``'stereo'``/``'flow'``), ``croco_args`` (CroCoNet kwargs incl. ``img_size``), ``crop``, ``criterion`` (a string
+such as ``"LaplacianLossBounded2()"``, parsed without ``eval``) and ``tile_conf_mode``. The DPT head registers its modules
 twice upstream (``act_{1..4}_postprocess`` ≡ ``act_postprocess.{0..3}``, ``scratch.layer{1..4}_rn`` ≡
 ``scratch.layer_rn.{0..3}``): the duplicates are checked equal and collapsed to one copy. Loading is strict.
 """
@@ -51,8 +51,10 @@ RENAME_RULES = [
 
 # upstream alias key -> its canonical upstream key (the same module registered twice)
 _ALIASES = [
-    (re.compile(r"^head\.dpt\.act_(\d)_postprocess\.(.+)$"), lambda m: f"head.dpt.act_postprocess.{int(m[1]) - 1}.{m[2]}"),
-    (re.compile(r"^head\.dpt\.scratch\.layer(\d)_rn\.(.+)$"), lambda m: f"head.dpt.scratch.layer_rn.{int(m[1]) - 1}.{m[2]}"),
+    (re.compile(r"^head\.dpt\.act_(\d)_postprocess\.(.+)$"),
+     lambda m: f"head.dpt.act_postprocess.{int(m[1]) - 1}.{m[2]}"),
+    (re.compile(r"^head\.dpt\.scratch\.layer(\d)_rn\.(.+)$"),
+     lambda m: f"head.dpt.scratch.layer_rn.{int(m[1]) - 1}.{m[2]}"),
 ]
 
 # upstream criterion class -> our loss_type
@@ -157,7 +159,8 @@ def dpt_widths_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict:
             "dpt_last_dim": int(state_dict["head.dpt.head.2.weight"].shape[0]),
         }
     except KeyError as err:
-        raise ConversionError(f"the checkpoint's DPT head lacks {err}; expected upstream PixelwiseTaskWithDPT keys") from err
+        raise ConversionError(f"the checkpoint's DPT head lacks {err}; expected upstream PixelwiseTaskWithDPT "
+                              "keys") from err
 
 
 def config_from_upstream_args(args, task: str, state_dict: Mapping[str, torch.Tensor] | None = None, **overrides):
