@@ -58,11 +58,16 @@ def test_cli_writes_an_auto_loadable_hub_folder(tmp_path, fixtures_root, capsys)
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "croco_stereo"
     assert config["auto_map"]["AutoModel"] == "modeling_croco_stereo_flow.CroCoForStereoMatching"
-    assert "cc-by-nc-sa-4.0" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "license: cc-by-nc-sa-4.0" in card and "pipeline_tag: depth-estimation" in card
+    assert "crocostereo.pth" in card and "conf_expsigmoid_15_3" in card
     model = AutoModel.from_pretrained(out)
     assert type(model) is CroCoForStereoMatching
     with torch.no_grad():
         torch.testing.assert_close(model(fx.io["img1"], fx.io["img2"]).logits, fx.io["pred"], rtol=0, atol=1e-5)
+    # re-export of the converted folder (nlv-hf export)
+    assert main(["export", str(out), str(tmp_path / "exported")]) == 0
+    assert type(AutoModel.from_pretrained(tmp_path / "exported")) is CroCoForStereoMatching
     # the wrong task is named, without a traceback
     capsys.readouterr()
     assert main(["convert", "croco-flow", str(tmp_path / "crocostereo.pth"), str(tmp_path / "out2")]) == 2
