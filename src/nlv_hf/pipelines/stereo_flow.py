@@ -176,7 +176,7 @@ def tiled_prediction(model, pixel_values: torch.Tensor, pixel_values_2: torch.Te
     if labels is not None:
         sums, counts = torch.cat(tile_loss_sum), torch.cat(tile_loss_count)
         keep = counts > 0
-        loss = (sums[keep] / counts[keep]).mean() if bool(keep.any()) else torch.tensor(float("nan"))
+        loss = (sums[keep] / counts[keep]).mean() if bool(keep.any()) else sums.new_tensor(float("nan"))
     return TiledPrediction(prediction=prediction, confidence=confidence if config.with_confidence else None,
                            loss=loss)
 
