@@ -9,10 +9,13 @@ Importing the package registers every model with the transformers Auto classes::
 
 from ._registration import register_auto_classes
 from .models.croco import CroCoConfig, CroCoForPretraining, CroCoModel
+from .models.croco.configuration_croco_stereo_flow import CroCoFlowConfig, CroCoStereoConfig
 from .models.croco.image_processing_croco import CroCoImageProcessor
+from .models.croco.modeling_croco_stereo_flow import CroCoForOpticalFlow, CroCoForStereoMatching
 
 __version__ = "0.1.0"
 
 register_auto_classes()
 
-__all__ = ["CroCoConfig", "CroCoForPretraining", "CroCoImageProcessor", "CroCoModel", "register_auto_classes"]
+__all__ = ["CroCoConfig", "CroCoFlowConfig", "CroCoForOpticalFlow", "CroCoForPretraining", "CroCoForStereoMatching",
+           "CroCoImageProcessor", "CroCoModel", "CroCoStereoConfig", "register_auto_classes"]

@@ -12,7 +12,9 @@ _DONE = False
 def auto_classes() -> dict[str, dict]:
     """model_type -> {"config": cls, "image_processor": cls | None, "<AutoClassName>": model cls, ...}."""
     from .models.croco import CroCoConfig, CroCoForPretraining, CroCoModel
+    from .models.croco.configuration_croco_stereo_flow import CroCoFlowConfig, CroCoStereoConfig
     from .models.croco.image_processing_croco import CroCoImageProcessor
+    from .models.croco.modeling_croco_stereo_flow import CroCoForOpticalFlow, CroCoForStereoMatching
 
     return {
         "croco": {
@@ -20,6 +22,16 @@ def auto_classes() -> dict[str, dict]:
             "image_processor": CroCoImageProcessor,
             "AutoModel": CroCoModel,
             "AutoModelForPreTraining": CroCoForPretraining,
+        },
+        "croco_stereo": {
+            "config": CroCoStereoConfig,
+            "image_processor": CroCoImageProcessor,
+            "AutoModel": CroCoForStereoMatching,
+        },
+        "croco_flow": {
+            "config": CroCoFlowConfig,
+            "image_processor": CroCoImageProcessor,
+            "AutoModel": CroCoForOpticalFlow,
         },
     }
 

@@ -13,6 +13,8 @@ import sys
 # method name -> converter entry point ``fn(checkpoint, out_dir, image_size=None, model_id=None, overwrite=False)``
 CONVERTERS = {
     "croco": "nlv_hf.models.croco.convert_croco_original:convert_croco_checkpoint",
+    "croco-stereo": "nlv_hf.models.croco.convert_croco_stereo_flow_original:convert_croco_stereo_checkpoint",
+    "croco-flow": "nlv_hf.models.croco.convert_croco_stereo_flow_original:convert_croco_flow_checkpoint",
 }
 
 # recipe name -> ``fn(argv: list[str]) -> None`` (HfArgumentParser-based training entry points)
