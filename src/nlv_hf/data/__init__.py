@@ -1,0 +1,1 @@
+"""Procedural and synthetic data generators shared by tests, demos and training."""
