@@ -423,7 +423,7 @@ def _image_to_float(image: Any) -> tuple[torch.Tensor, str]:
     if Image is not None and isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):
-        image = torch.from_numpy(np.ascontiguousarray(image))
+        image = torch.from_numpy(np.array(image, copy=True))  # a copy: PIL arrays are read-only
     if not isinstance(image, torch.Tensor):
         raise ValueError(f"image must be a PIL image or an (H, W, 3) array/tensor, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
