@@ -139,7 +139,7 @@ def _to_jsonable(x: Any, where: str) -> Any:
         return x
     if isinstance(x, (float, np.floating)):
         if not math.isfinite(float(x)):
-            raise ValueError(f"{where} is {x}, which JSON cannot hold")
+            raise ValueError(f"{where} is {x} (NaN or inf), which JSON cannot hold")
         return float(x)
     if isinstance(x, np.integer):
         return int(x)

@@ -62,6 +62,14 @@ def _folder_frames(folder: Path) -> list[Path]:
     return files
 
 
+def _read_video(iio, path: Path) -> Iterator[np.ndarray]:
+    # imageio opens lazily: errors (unknown container, missing plugin, corrupt data) surface while iterating
+    try:
+        yield from iio.imiter(path)
+    except Exception as err:  # imageio raises many types (OSError, ValueError, plugin errors)
+        raise ValueError(f"cannot read {path} as a video: {err}") from None
+
+
 def iter_frames(source: Any, *, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield frames as (H, W, 3) uint8 RGB arrays.
 
@@ -83,10 +91,7 @@ def iter_frames(source: Any, *, max_frames: int | None = None) -> Iterator[np.nd
                     f"reading the video file {path.name} needs imageio (pip install imageio); "
                     "or pass a folder of frames / a list of images"
                 )
-            try:
-                frames = iio.imiter(path)
-            except Exception as err:  # imageio raises many types for unsupported files
-                raise ValueError(f"cannot read {path} as a video: {err}") from None
+            frames = _read_video(iio, path)
         else:
             raise ValueError(f"{path} does not exist: pass a video file, a folder of images or a list of frames")
     elif hasattr(source, "__iter__"):
