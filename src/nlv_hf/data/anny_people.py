@@ -21,6 +21,7 @@ Only :func:`anny_body_forward` touches the ``anny`` package, so the body model c
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -86,8 +87,11 @@ def anny_body_forward(rotmats: torch.Tensor, phenotypes: torch.Tensor) -> dict[s
             import anny
         except ImportError as err:
             raise ImportError("the Anny people generator needs anny==0.2.0: pip install 'nlv_hf[body]'") from err
-        model = anny.create_fullbody_model(remove_unattached_vertices=False, all_phenotypes=True).to(torch.float32)
-        model.set_skinning_method("lbs")
+        with warnings.catch_warnings():  # anny warns that NVIDIA Warp is absent; plain torch LBS is what we want
+            warnings.filterwarnings("ignore", message=".*Warp.*", category=UserWarning)
+            model = anny.create_fullbody_model(remove_unattached_vertices=False, all_phenotypes=True)
+            model = model.to(torch.float32)
+            model.set_skinning_method("lbs")
         if tuple(model.phenotype_labels) != PHENOTYPE_LABELS or len(model.bone_labels) != ANNY_NUM_BONES:
             raise ImportError(
                 f"unexpected Anny model (phenotypes {model.phenotype_labels}, {len(model.bone_labels)} bones): "
@@ -96,7 +100,7 @@ def anny_body_forward(rotmats: torch.Tensor, phenotypes: torch.Tensor) -> dict[s
         _ANNY_CACHE.update(model=model, faces=model.get_triangular_faces().to(torch.int64), names=list(model.bone_labels))
     homo = torch.eye(4, dtype=torch.float32).repeat(rotmats.shape[0], ANNY_NUM_BONES, 1, 1)
     homo[..., :3, :3] = rotmats.to(torch.float32)
-    shape = {k: phenotypes[:, PHENOTYPE_LABELS.index(k)].to(torch.float32) for k in SAMPLED_PHENOTYPES}
+    shape = {k: phenotypes[:, PHENOTYPE_LABELS.index(k)].to(torch.float32).contiguous() for k in SAMPLED_PHENOTYPES}
     with torch.no_grad():
         out = model(pose_parameters=homo, phenotype_kwargs=shape)
     return {
