@@ -202,3 +202,35 @@ def test_overlay_bad_inputs():
         render_overlay(np.full((8, 8, 3), 2.0, np.float32), people, QUAD_FACES, K)
     with pytest.raises(ValueError, match="colors"):
         render_overlay(np.zeros((8, 8, 3), np.uint8), people * 2, QUAD_FACES, K, colors=[[1, 0, 0]])
+
+
+def test_projected_vertices_give_the_same_raster_as_K():
+    people = [square(0.2, 2.0), square(0.3, 3.0, cx=0.2)]
+    by_k = rasterize(people, QUAD_FACES, K, (64, 64))
+    by_2d = rasterize(people, QUAD_FACES, None, (64, 64), vertices_2d=[project_points(v, K) for v in people])
+    assert torch.equal(by_k.person_index, by_2d.person_index)
+    torch.testing.assert_close(by_k.depth, by_2d.depth)
+
+
+def test_overlay_from_post_processed_people_without_K():
+    # the processor letterboxes a 64x64 photo into a 128x128 input: vertices live in the input camera K_in, and
+    # post-processing maps the 2D points back to photo pixels with (p - offset) / scale
+    k_in = torch.tensor([[200.0, 0.0, 64.0], [0.0, 200.0, 64.0], [0.0, 0.0, 1.0]])
+    scale, offset = 2.0, torch.tensor([0.0, 0.0])
+    people = []
+    for v in (square(0.2, 2.0), square(0.3, 3.0, cx=0.2)):
+        people.append({"vertices": v, "vertices_2d": (project_points(v, k_in) - offset) / scale})
+    image = np.full((64, 64, 3), 100, np.uint8)
+    out = render_overlay(image, people, QUAD_FACES, alpha=1.0, colors=[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    # the equivalent camera of the photo: K_in with focal and centre divided by the scale
+    k_photo = torch.tensor([[100.0, 0.0, 32.0], [0.0, 100.0, 32.0], [0.0, 0.0, 1.0]])
+    ref = render_overlay(image, people, QUAD_FACES, k_photo, alpha=1.0, colors=[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert np.array_equal(out, ref) and (out != 100).any()
+    with pytest.raises(ValueError, match="vertices_2d"):
+        render_overlay(image, [{"vertices": square(0.2, 2.0)}], QUAD_FACES)
+    with pytest.raises(ValueError, match="needs person dicts"):
+        render_overlay(image, [square(0.2, 2.0)], QUAD_FACES)
+    with pytest.raises(ValueError, match="one 2D point per vertex"):
+        rasterize(square(0.2, 2.0), QUAD_FACES, None, 64, vertices_2d=torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="needs the intrinsics"):
+        rasterize(square(0.2, 2.0), QUAD_FACES, None, 64)

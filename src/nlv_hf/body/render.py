@@ -125,41 +125,41 @@ def _check_image_size(image_size: Any) -> tuple[int, int]:
     return h, w
 
 
-def _vertices_list(vertices: Any) -> list[torch.Tensor]:
-    """Normalise people to a list of (V, 3) float tensors.
+def _vertices_list(vertices: Any, key: str = "vertices", dim: int = 3) -> list[torch.Tensor]:
+    """Normalise people to a list of (V, dim) float tensors.
 
-    Accepts a (V, 3) tensor (one mesh), a (P, V, 3) tensor, a list of (V, 3) tensors/arrays, or a list of
-    person dicts with a ``"vertices"`` entry (the output of ``post_process_mesh_recovery``).
+    Accepts a (V, dim) tensor (one mesh), a (P, V, dim) tensor, a list of (V, dim) tensors/arrays, or a list of
+    person dicts with a ``key`` entry (the output of ``post_process_mesh_recovery``).
     """
     if isinstance(vertices, (torch.Tensor, np.ndarray)):
-        v = _as_tensor(vertices, "vertices")
+        v = _as_tensor(vertices, key)
         if v.ndim == 2:
             v = v[None]
-        if v.ndim != 3 or v.shape[-1] != 3:
-            raise ValueError(f"vertices must have shape (V, 3) or (P, V, 3), got {tuple(v.shape)}")
+        if v.ndim != 3 or v.shape[-1] != dim:
+            raise ValueError(f"{key} must have shape (V, {dim}) or (P, V, {dim}), got {tuple(v.shape)}")
         items = list(v)
     elif isinstance(vertices, (list, tuple)):
         items = []
         for i, item in enumerate(vertices):
             if isinstance(item, dict):
-                if "vertices" not in item:
-                    raise ValueError(f"person {i} has no 'vertices' entry (keys: {sorted(item)})")
-                item = item["vertices"]
-            v = _as_tensor(item, f"vertices of person {i}")
-            if v.ndim != 2 or v.shape[-1] != 3:
-                raise ValueError(f"vertices of person {i} must have shape (V, 3), got {tuple(v.shape)}")
+                if key not in item:
+                    raise ValueError(f"person {i} has no '{key}' entry (keys: {sorted(item)})")
+                item = item[key]
+            v = _as_tensor(item, f"{key} of person {i}")
+            if v.ndim != 2 or v.shape[-1] != dim:
+                raise ValueError(f"{key} of person {i} must have shape (V, {dim}), got {tuple(v.shape)}")
             items.append(v)
     else:
         raise ValueError(
-            "people/vertices must be a (V, 3) or (P, V, 3) tensor, a list of (V, 3) tensors, or a list of person "
-            f"dicts with 'vertices'; got {type(vertices).__name__}"
+            f"people/{key} must be a (V, {dim}) or (P, V, {dim}) tensor, a list of (V, {dim}) tensors, or a list of "
+            f"person dicts with '{key}'; got {type(vertices).__name__}"
         )
     out = []
     for i, v in enumerate(items):
         if not v.is_floating_point():
             v = v.to(torch.float32)
         if not torch.isfinite(v).all():
-            raise ValueError(f"vertices of person {i} contain NaN or inf values")
+            raise ValueError(f"{key} of person {i} contain NaN or inf values")
         out.append(v.to(torch.float32))
     return out
 
@@ -215,6 +215,7 @@ def rasterize(
     K: Any,
     image_size: Any,
     *,
+    vertices_2d: Any = None,
     near: float = 1e-3,
     chunk_size: int = _DEFAULT_CHUNK,
 ) -> Fragments:
@@ -223,8 +224,12 @@ def rasterize(
     Args:
         vertices: the meshes, camera space: (V, 3), (P, V, 3), a list of (V, 3), or person dicts with "vertices".
         faces: (F, 3) integer triangle indices shared by all meshes (e.g. ``model.faces``).
-        K: (3, 3) intrinsics.
+        K: (3, 3) intrinsics, or None when ``vertices_2d`` is given.
         image_size: ``(height, width)`` or an int for square images.
+        vertices_2d: optional pixel coordinates of the vertices (same layout as ``vertices`` with 2 values, or person
+            dicts with "vertices_2d"), used instead of projecting with K. Any 2D affine image transform of a
+            perspective projection (e.g. undoing the processor's resize and padding) keeps depth and barycentrics
+            exact, so people can be drawn on the original image without its intrinsics.
         near: triangles with a vertex at ``z <= near`` are dropped.
         chunk_size: upper bound on the (triangle, pixel) candidates processed at once (memory knob).
 
@@ -238,7 +243,15 @@ def rasterize(
     device = verts[0].device if verts else torch.device("cpu")
     num_v = min((v.shape[0] for v in verts), default=0)
     faces = _check_faces(faces, num_v) if verts else _check_faces(faces, 1 << 62)
-    K = _check_K(K).to(device)
+    if vertices_2d is not None:
+        screen = _vertices_list(vertices_2d, "vertices_2d", 2)
+        if [v.shape[0] for v in screen] != [v.shape[0] for v in verts]:
+            raise ValueError("vertices_2d must hold one 2D point per vertex, for the same people as vertices")
+        all_uv = torch.cat(screen, 0).to(device) if screen else torch.zeros(0, 2, device=device)
+    elif K is None:
+        raise ValueError("rasterize needs the intrinsics K, or the projected vertices_2d")
+    else:
+        K = _check_K(K).to(device)
     all_v, all_f, person = _merge_meshes(verts, faces)
 
     n_pix = height * width
@@ -250,8 +263,11 @@ def rasterize(
         tri = all_v[all_f]  # (F, 3 corners, 3 xyz)
         z = tri[..., 2]
         valid = (z > near).all(-1)
-        uvw = tri @ K.T
-        uv = uvw[..., :2] / uvw[..., 2:3].clamp_min(near)
+        if vertices_2d is not None:
+            uv = all_uv[all_f]
+        else:
+            uvw = tri @ K.T
+            uv = uvw[..., :2] / uvw[..., 2:3].clamp_min(near)
         area = _edge(uv[:, 0, 0], uv[:, 0, 1], uv[:, 1, 0], uv[:, 1, 1], uv[:, 2, 0], uv[:, 2, 1])
         # pixel-centre bounding box (centres at c + 0.5), clipped to the image
         x0 = torch.ceil(uv[..., 0].amin(-1) - 0.5).clamp(0, width - 1)
@@ -374,6 +390,7 @@ def render_people(
     ambient: float = 0.35,
     light_dir: Sequence[float] = (0.3, -0.5, -1.0),
     smooth: bool = True,
+    vertices_2d: Any = None,
     near: float = 1e-3,
 ) -> tuple[torch.Tensor, torch.Tensor, Fragments]:
     """Render shaded meshes (one colour per person) over a transparent background.
@@ -386,7 +403,7 @@ def render_people(
         rgb (H, W, 3) float in [0, 1] (zeros where empty), alpha (H, W) float (1 on people), and the fragments.
     """
     verts = _vertices_list(vertices)
-    frags = rasterize(verts, faces, K, image_size, near=near)
+    frags = rasterize(verts, faces, K, image_size, vertices_2d=vertices_2d, near=near)
     h, w = frags.depth.shape
     device = frags.depth.device
     if not 0.0 <= ambient <= 1.0:
@@ -445,7 +462,7 @@ def render_overlay(
     image: Any,
     people: Any,
     faces: Any,
-    K: Any,
+    K: Any = None,
     *,
     alpha: float = 0.8,
     colors: Any = None,
@@ -459,7 +476,9 @@ def render_overlay(
         people: list of person dicts with "vertices" (camera space, metres) as returned by
             ``post_process_mesh_recovery``, or the vertices themselves ((P, V, 3) or a list of (V, 3)).
         faces: (F, 3) triangle indices (``model.faces``).
-        K: (3, 3) intrinsics of ``image`` (the camera the vertices live in).
+        K: (3, 3) intrinsics of ``image`` (the camera the vertices live in), or None to place the meshes with each
+            person's ``vertices_2d`` (pixels of ``image``, as ``post_process_mesh_recovery(..., target_sizes=...)``
+            returns them) and order them by the camera-space depth of ``vertices``.
         alpha: opacity of the meshes, in [0, 1].
         colors: optional (P, 3) or (3,) RGB colours; defaults to a fixed palette (person i gets colour i).
 
@@ -473,7 +492,14 @@ def render_overlay(
     verts = _vertices_list(people)
     if not verts:
         return (img * 255.0).round().to(torch.uint8).cpu().numpy()
-    rgb, a, _ = render_people(verts, faces, K, (h, w), colors=colors, ambient=ambient, smooth=smooth)
+    screen = None
+    if K is None:
+        if not (isinstance(people, (list, tuple)) and all(isinstance(p, dict) for p in people)):
+            raise ValueError("render_overlay without K needs person dicts with 'vertices' and 'vertices_2d'")
+        screen = _vertices_list(people, "vertices_2d", 2)
+    rgb, a, _ = render_people(
+        verts, faces, K, (h, w), colors=colors, ambient=ambient, smooth=smooth, vertices_2d=screen
+    )
     a = (a * float(alpha))[..., None].cpu()
     out = img * (1.0 - a) + rgb.cpu() * a
     return (out.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
