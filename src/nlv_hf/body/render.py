@@ -108,7 +108,7 @@ def _check_K(K: Any) -> torch.Tensor:
         raise ValueError("K contains NaN or inf values")
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ValueError(f"K must have positive focal lengths, got fx={K[0, 0].item()} fy={K[1, 1].item()}")
-    if not torch.allclose(K[2], torch.tensor([0.0, 0.0, 1.0])):
+    if not torch.allclose(K[2], K.new_tensor([0.0, 0.0, 1.0])):
         raise ValueError(f"the last row of K must be [0, 0, 1], got {K[2].tolist()}")
     return K
 
@@ -447,13 +447,13 @@ def _image_to_float(image: Any) -> tuple[torch.Tensor, str]:
         raise ValueError(f"image must have shape (H, W, 3) (RGB, channels last), got {tuple(image.shape)}")
     image = image[..., :3]
     if image.dtype == torch.uint8:
-        return image.to(torch.float32) / 255.0, "uint8"
+        return image.cpu().to(torch.float32) / 255.0, "uint8"
     if image.is_floating_point():
         if not torch.isfinite(image).all():
             raise ValueError("image contains NaN or inf values")
         if image.min() < 0 or image.max() > 1:
             raise ValueError("float images must hold values in [0, 1]; pass uint8 for [0, 255]")
-        return image.to(torch.float32), "float"
+        return image.cpu().to(torch.float32), "float"
     raise ValueError(f"image dtype must be uint8 or float in [0, 1], got {image.dtype}")
 
 
