@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import datasets
-import numpy as np
+import torch
 
 from nlv_hf.data.anny_people import (
     ANNY_NUM_BONES,
@@ -113,10 +113,8 @@ class AnnyPeople(datasets.GeneratorBasedBuilder):
         cfg = self.config.generator_config()
         for index in range(count):
             s = generate_anny_people_sample(seed, index, cfg)
-            instance = np.full(cfg.image_size, -1, np.int8)
-            masks = s["masks"].numpy()
-            for p in range(s["num_people"]):  # masks are disjoint (occlusion-aware)
-                instance[masks[p]] = p
+            masks = s["masks"]  # (P, H, W), disjoint (occlusion-aware)
+            instance = torch.where(masks.any(0), masks.to(torch.uint8).argmax(0), -1).to(torch.int8).numpy()
             example = {
                 "image": s["image"].numpy(),
                 "K": s["K"].numpy(),

@@ -234,3 +234,14 @@ def test_overlay_from_post_processed_people_without_K():
         rasterize(square(0.2, 2.0), QUAD_FACES, None, 64, vertices_2d=torch.zeros(3, 2))
     with pytest.raises(ValueError, match="needs the intrinsics"):
         rasterize(square(0.2, 2.0), QUAD_FACES, None, 64)
+
+
+def test_camera_can_be_a_dict_or_an_object_with_K():
+    class Camera:
+        def __init__(self, K):
+            self.K = K
+
+    ref = rasterize(square(0.2, 2.0), QUAD_FACES, K, 64).mask
+    assert torch.equal(rasterize(square(0.2, 2.0), QUAD_FACES, {"K": K}, 64).mask, ref)
+    assert torch.equal(rasterize(square(0.2, 2.0), QUAD_FACES, Camera(K.numpy()), 64).mask, ref)
+    assert torch.equal(rasterize(square(0.2, 2.0), QUAD_FACES, K[None], 64).mask, ref)
