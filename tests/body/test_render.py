@@ -245,3 +245,20 @@ def test_camera_can_be_a_dict_or_an_object_with_K():
     assert torch.equal(rasterize(square(0.2, 2.0), QUAD_FACES, {"K": K}, 64).mask, ref)
     assert torch.equal(rasterize(square(0.2, 2.0), QUAD_FACES, Camera(K.numpy()), 64).mask, ref)
     assert torch.equal(rasterize(square(0.2, 2.0), QUAD_FACES, K[None], 64).mask, ref)
+
+
+def test_side_view_turns_the_scene_about_the_vertical_axis():
+    from nlv_hf.body.render import render_side_view
+
+    near, far = square(0.3, 2.0), square(0.3, 4.0)  # the near square hides the far one from the front
+    red_blue = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    front = render_side_view([near, far], QUAD_FACES, K, 64, angle_degrees=0.0, colors=red_blue, ambient=1.0)
+    back = render_side_view([near, far], QUAD_FACES, K, 64, angle_degrees=180.0, colors=red_blue, ambient=1.0)
+    assert (front[32, 32] == [255, 0, 0]).all() and (back[32, 32] == [0, 0, 255]).all()
+    # seen from 90 degrees both squares are edge-on: almost nothing covers the white background
+    side = render_side_view([near, far], QUAD_FACES, K, 64, angle_degrees=90.0)
+    assert (side == 255).all(-1).mean() > 0.95
+    empty = render_side_view([], QUAD_FACES, K, (8, 10), background=(0.0, 0.0, 0.0))
+    assert empty.shape == (8, 10, 3) and (empty == 0).all()
+    with pytest.raises(ValueError, match="background"):
+        render_side_view([near], QUAD_FACES, K, 64, background=(2.0, 0.0, 0.0))

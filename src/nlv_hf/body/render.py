@@ -17,6 +17,7 @@ same depth, the triangle with the smaller index wins, so results are determinist
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -33,6 +34,7 @@ __all__ = [
     "render_mask",
     "render_overlay",
     "render_people",
+    "render_side_view",
 ]
 
 # Distinct, light colours (RGB in [0, 1]) that read well when shaded and blended over photos.
@@ -525,3 +527,39 @@ def render_mask(
         return frags.person_index
     ids = torch.arange(len(verts), device=frags.person_index.device)
     return frags.person_index[None] == ids[:, None, None]
+
+
+@torch.no_grad()
+def render_side_view(
+    people: Any,
+    faces: Any,
+    K: Any,
+    image_size: Any,
+    *,
+    angle_degrees: float = 90.0,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
+    colors: Any = None,
+    ambient: float = 0.35,
+) -> np.ndarray:
+    """Render the people seen from the side: the scene is turned by ``angle_degrees`` about the vertical (camera y)
+    axis through the centre of all vertices, then drawn with the same camera K on a plain background.
+
+    Shows depth errors that the front overlay hides (as the upstream demo's extra views). Returns (H, W, 3) uint8.
+    """
+    verts = _vertices_list(people)
+    h, w = _check_image_size(image_size)
+    bg = torch.as_tensor(background, dtype=torch.float32)
+    if bg.shape != (3,) or bg.min() < 0 or bg.max() > 1:
+        raise ValueError(f"background must be an RGB triple in [0, 1], got {list(background)}")
+    if not verts:
+        return (bg.expand(h, w, 3) * 255).round().to(torch.uint8).numpy()
+    if not math.isfinite(angle_degrees):
+        raise ValueError(f"angle_degrees must be finite, got {angle_degrees}")
+    pivot = torch.cat(verts, 0).mean(0)
+    a = math.radians(angle_degrees)
+    c, s_ = math.cos(a), math.sin(a)
+    rot = torch.tensor([[c, 0.0, s_], [0.0, 1.0, 0.0], [-s_, 0.0, c]], device=pivot.device)
+    turned = [(v - pivot) @ rot.T + pivot for v in verts]
+    rgb, alpha, _ = render_people(turned, faces, K, (h, w), colors=colors, ambient=ambient)
+    out = bg.to(rgb.device) * (1 - alpha[..., None]) + rgb * alpha[..., None]
+    return (out.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
