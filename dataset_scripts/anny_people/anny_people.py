@@ -27,6 +27,8 @@ from nlv_hf.data.anny_people import (
 
 _NUM_VERTICES = 19158  # anny 0.2.0 full-body mesh with remove_unattached_vertices=False
 
+_PER_PERSON_FIELDS = ("joints_3d", "joints_2d", "center_2d", "translation", "root_translation", "rotvec", "phenotypes")
+
 _DESCRIPTION = (
     "Randomly shaped and posed Anny people in front of a known pinhole camera on a procedural background, rendered "
     "with nlv_hf's CPU rasteriser. Ground truth: 3D joints (163 Anny bones), 2D joints, head-joint centres, depth, "
@@ -124,7 +126,7 @@ class AnnyPeople(datasets.GeneratorBasedBuilder):
                 "seed": seed,
                 "index": index,
             }
-            for key in ("joints_3d", "joints_2d", "center_2d", "translation", "root_translation", "rotvec", "phenotypes"):
+            for key in _PER_PERSON_FIELDS:
                 example[key] = s[key].numpy()
             if self.config.include_vertices:
                 example["vertices"] = s["vertices"].numpy()

@@ -87,7 +87,9 @@ def _atomic_write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-def export_glb(people: Any, faces: Any, path: str | os.PathLike, *, colors: Any = None, convention: str = "opengl") -> Path:
+def export_glb(
+    people: Any, faces: Any, path: str | os.PathLike, *, colors: Any = None, convention: str = "opengl"
+) -> Path:
     """Write all people of an image to one binary glTF (``.glb``) file, one node per person."""
     path = Path(path)
     if path.suffix.lower() != ".glb":
@@ -96,7 +98,9 @@ def export_glb(people: Any, faces: Any, path: str | os.PathLike, *, colors: Any 
     return _atomic_write(path, scene.export(file_type="glb"))
 
 
-def export_obj(people: Any, faces: Any, path: str | os.PathLike, *, colors: Any = None, convention: str = "opengl") -> Path:
+def export_obj(
+    people: Any, faces: Any, path: str | os.PathLike, *, colors: Any = None, convention: str = "opengl"
+) -> Path:
     """Write all people of an image to one Wavefront OBJ file: one ``o person_<i>`` object each, vertex colours."""
     path = Path(path)
     if path.suffix.lower() != ".obj":

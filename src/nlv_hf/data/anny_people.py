@@ -97,7 +97,8 @@ def anny_body_forward(rotmats: torch.Tensor, phenotypes: torch.Tensor) -> dict[s
                 f"unexpected Anny model (phenotypes {model.phenotype_labels}, {len(model.bone_labels)} bones): "
                 "this generator is written for anny==0.2.0"
             )
-        _ANNY_CACHE.update(model=model, faces=model.get_triangular_faces().to(torch.int64), names=list(model.bone_labels))
+        faces = model.get_triangular_faces().to(torch.int64)
+        _ANNY_CACHE.update(model=model, faces=faces, names=list(model.bone_labels))
     homo = torch.eye(4, dtype=torch.float32).repeat(rotmats.shape[0], ANNY_NUM_BONES, 1, 1)
     homo[..., :3, :3] = rotmats.to(torch.float32)
     shape = {k: phenotypes[:, PHENOTYPE_LABELS.index(k)].to(torch.float32).contiguous() for k in SAMPLED_PHENOTYPES}
@@ -359,7 +360,8 @@ class AnnyPeopleDataset(torch.utils.data.Dataset):
 
 
 _PER_PERSON = (
-    "masks", "vertices", "joints_3d", "joints_2d", "center_2d", "translation", "root_translation", "rotvec", "phenotypes"
+    "masks", "vertices", "joints_3d", "joints_2d", "center_2d", "translation", "root_translation", "rotvec",
+    "phenotypes",
 )  # fmt: skip
 
 
