@@ -199,3 +199,17 @@ def test_bad_dataset_arguments(dataset):
         AnnyPeopleDataset(2, seed=-1)
     with pytest.raises(IndexError):
         dataset[5]
+
+
+def test_rotation_helpers_match_scipy():
+    from scipy.spatial.transform import Rotation
+
+    from nlv_hf.data.anny_people import _rotmat_to_rotvec
+
+    gen = torch.Generator().manual_seed(0)
+    rv = torch.randn(200, 3, generator=gen, dtype=torch.float64)
+    rv = rv / rv.norm(dim=-1, keepdim=True) * torch.rand(200, 1, generator=gen, dtype=torch.float64) * 3.1
+    R = _rotvec_to_rotmat(rv)
+    np.testing.assert_allclose(R.numpy(), Rotation.from_rotvec(rv.numpy()).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(_rotmat_to_rotvec(R).numpy(), rv.numpy(), atol=1e-10)
+    assert torch.equal(_rotvec_to_rotmat(torch.zeros(3)), torch.eye(3))

@@ -203,15 +203,17 @@ def _rotmat_to_rotvec(R: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) → (..., 3) axis-angle, robust near 0 and pi (via a unit quaternion)."""
     m = R.to(torch.float64)
     tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    d = lambda i, j: m[..., i, j]  # noqa: E731
+    # the four classic quaternion candidates (w, x, y, z), each stable when its leading term is largest
     cand = torch.stack(
         [
-            torch.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
-            torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + 2 * m[..., 0, 0] - tr, m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-            torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 + 2 * m[..., 1, 1] - tr, m[..., 1, 2] + m[..., 2, 1]], -1),
-            torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1 + 2 * m[..., 2, 2] - tr], -1),
+            torch.stack([1 + tr, d(2, 1) - d(1, 2), d(0, 2) - d(2, 0), d(1, 0) - d(0, 1)], -1),
+            torch.stack([d(2, 1) - d(1, 2), 1 + 2 * d(0, 0) - tr, d(0, 1) + d(1, 0), d(0, 2) + d(2, 0)], -1),
+            torch.stack([d(0, 2) - d(2, 0), d(0, 1) + d(1, 0), 1 + 2 * d(1, 1) - tr, d(1, 2) + d(2, 1)], -1),
+            torch.stack([d(1, 0) - d(0, 1), d(0, 2) + d(2, 0), d(1, 2) + d(2, 1), 1 + 2 * d(2, 2) - tr], -1),
         ],
         -2,
-    )  # fmt: skip
+    )
     best = torch.stack([tr, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], -1).argmax(-1)
     q = torch.take_along_dim(cand, best[..., None, None].expand(*best.shape, 1, 4), -2)[..., 0, :]
     q = q / q.norm(dim=-1, keepdim=True)
