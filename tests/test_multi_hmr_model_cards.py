@@ -65,3 +65,63 @@ def test_one_card_per_release():
     found = {re.search(r"\| checkpoint \| `([^`]+)\.pt` \|", read_card(p)[1]).group(1)
              for p in CARDS.glob("multi-hmr-*.md")}
     assert found == set(CHECKPOINTS)
+
+
+def test_usage_snippets_run_against_tiny_converted_models(tmp_path):
+    """Each card's snippet runs unmodified, offline, against a tiny random Multi-HMR of the same body model exported
+    under the card's Hub id (SMPL-X cards: the synthetic SMPL-X file; Anny: the anny package)."""
+    pytest.importorskip("nlv_hf.models.multi_hmr", reason="the Multi-HMR model code is not in this tree yet")
+    pytest.importorskip("anny")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import PIL.Image
+    import torch
+
+    from nlv_hf.body.synthetic_smplx import write_synthetic_smplx
+    from nlv_hf.hub import export_model, populate_hf_cache
+    from nlv_hf.models.multi_hmr import MultiHMRConfig, MultiHMRForMeshRecovery
+    from nlv_hf.models.multi_hmr.image_processing_multi_hmr import MultiHMRImageProcessor
+
+    tiny = dict(image_size=56, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, decoder_hidden_size=32,
+                decoder_num_hidden_layers=1, decoder_num_attention_heads=2, decoder_head_dim=16,
+                decoder_intermediate_size=64, camera_embedding_num_bands=4, detection_threshold=0.0)
+    hub_cache = tmp_path / "hf_home" / "hub"
+    snippets = []
+    # one card per body model is enough to run (the others differ only in the repo id, checked above)
+    for stem, body_model in (("multi-hmr-672-s", "smplx"), ("multi-hmr-672-l-anny", "anny")):
+        torch.manual_seed(0)
+        model = MultiHMRForMeshRecovery(MultiHMRConfig(body_model=body_model, **tiny)).eval()
+        folder = export_model(model, tmp_path / stem, processor=MultiHMRImageProcessor(image_size=56),
+                              model_id=f"naver/{stem}", source=f"{stem}.pt")
+        populate_hf_cache(folder, f"naver/{stem}", cache_dir=hub_cache)
+        snippets.append(re.findall(r"```python\n(.*?)```", read_card(CARDS / f"{stem}.md")[1], re.S)[0])
+    work = tmp_path / "work"
+    work.mkdir()
+    photo = np.random.default_rng(0).integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    PIL.Image.fromarray(photo).save(work / "people.jpg")
+    smplx_dir = write_synthetic_smplx(tmp_path / "smplx")
+    runner = work / "run.py"
+    runner.write_text(
+        "import json, sys\n"
+        "out = []\n"
+        "for code in json.load(open(sys.argv[1])):\n"
+        "    scope = {'__name__': '__main__'}\n"
+        "    exec(compile(code, 'snippet', 'exec'), scope)\n"
+        "    out.append(len(scope['people']))\n"
+        "print(json.dumps(out))\n")
+    (work / "snippets.json").write_text(json.dumps(snippets))
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1",
+           "NLV_SMPLX_DIR": str(smplx_dir),
+           "PYTHONPATH": os.pathsep.join(p for p in [str(CARDS.parent / "src"), os.environ.get("PYTHONPATH", "")] if p)}
+    result = subprocess.run([sys.executable, str(runner), str(work / "snippets.json")], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(counts) == 2 and all(c >= 1 for c in counts)  # threshold 0: every local maximum is a person
+    overlay = PIL.Image.open(work / "overlay.png")
+    assert overlay.size == (64, 40) and (np.asarray(overlay) != photo).any()
+    assert (work / "people.glb").stat().st_size > 0 and json.loads((work / "people.json").read_text())["people"]
