@@ -53,6 +53,11 @@ def test_bad_inputs(tmp_path):
         write_frames(frames(), tmp_path / "out", fps=0)
     with pytest.raises(ValueError, match="iterable"):
         process_frames(42, lambda f: f)
+    broken = tmp_path / "broken"
+    write_frames(frames(2), broken)
+    (broken / "000001.png").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="cannot read the frame"):
+        process_frames(broken, lambda f: f)
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     pytest.importorskip("imageio")
     with pytest.raises(ValueError, match="cannot read"):

@@ -62,6 +62,17 @@ def _folder_frames(folder: Path) -> list[Path]:
     return files
 
 
+def _read_folder(files: list[Path]) -> Iterator[np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                yield np.asarray(image.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"cannot read the frame {file}: {err}") from None
+
+
 def _read_video(iio, path: Path) -> Iterator[np.ndarray]:
     # imageio opens lazily: errors (unknown container, missing plugin, corrupt data) surface while iterating
     try:
@@ -81,9 +92,7 @@ def iter_frames(source: Any, *, max_frames: int | None = None) -> Iterator[np.nd
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            from PIL import Image
-
-            frames: Iterable[Any] = (Image.open(p) for p in _folder_frames(path))
+            frames: Iterable[Any] = _read_folder(_folder_frames(path))
         elif path.is_file():
             iio = _imageio()
             if iio is None:
