@@ -262,3 +262,13 @@ def test_side_view_turns_the_scene_about_the_vertical_axis():
     assert empty.shape == (8, 10, 3) and (empty == 0).all()
     with pytest.raises(ValueError, match="background"):
         render_side_view([near], QUAD_FACES, K, 64, background=(2.0, 0.0, 0.0))
+
+
+def test_geometry_outside_the_image_draws_nothing_and_partial_geometry_is_clipped():
+    for cx in (-5.0, 5.0):  # far left / far right of the 64-pixel image
+        assert not rasterize(square(0.2, 2.0, cx=cx), QUAD_FACES, K, 64).mask.any()
+    assert not rasterize(square(0.2, 2.0, cy=5.0), QUAD_FACES, K, 64).mask.any()
+    # a square straddling the right border: columns 54..63 only (u from 54 to 74)
+    frags = rasterize(square(0.2, 2.0, cx=0.64), QUAD_FACES, K, 64)
+    ys, xs = torch.nonzero(frags.mask, as_tuple=True)
+    assert (xs.min().item(), xs.max().item()) == (54, 63) and frags.mask.sum().item() == 10 * 20

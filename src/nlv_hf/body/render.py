@@ -272,9 +272,10 @@ def rasterize(
             uv = uvw[..., :2] / uvw[..., 2:3].clamp_min(near)
         area = _edge(uv[:, 0, 0], uv[:, 0, 1], uv[:, 1, 0], uv[:, 1, 1], uv[:, 2, 0], uv[:, 2, 1])
         # pixel-centre bounding box (centres at c + 0.5), clipped to the image
-        x0 = torch.ceil(uv[..., 0].amin(-1) - 0.5).clamp(0, width - 1)
+        # (a box entirely right of / below the image gets x0 > x1 and is skipped)
+        x0 = torch.ceil(uv[..., 0].amin(-1) - 0.5).clamp(0, width)
         x1 = torch.floor(uv[..., 0].amax(-1) - 0.5).clamp(-1, width - 1)
-        y0 = torch.ceil(uv[..., 1].amin(-1) - 0.5).clamp(0, height - 1)
+        y0 = torch.ceil(uv[..., 1].amin(-1) - 0.5).clamp(0, height)
         y1 = torch.floor(uv[..., 1].amax(-1) - 0.5).clamp(-1, height - 1)
         finite = torch.isfinite(uv).all(-1).all(-1)
         keep = valid & finite & (area.abs() > 1e-12) & (x1 >= x0) & (y1 >= y0)
