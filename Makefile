@@ -21,7 +21,7 @@ $(VENV)/.created:
 venv: $(VENV)/.created
 
 install-test: venv
-	$(PIP) install -q "$(TORCH)" -e ".[demo,body,metrics,test]"
+	$(PIP) install -q "$(TORCH)" -e ".[demo,body,metrics,data,video,test]"
 
 install-demo: venv
 	$(PIP) install -q "$(TORCH)" -e ".[demo]"

@@ -1,0 +1,1 @@
+"""Body models (SMPL-X, Anny), rotation utilities, mesh rendering and export."""
