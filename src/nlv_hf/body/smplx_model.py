@@ -109,6 +109,6 @@ class SMPLXBodyModel:
         )
         rot = rotvec_to_rotmat(rotvec[:, 0]) if global_rotmat is None else global_rotmat.float()
         pelvis = output.joints[:, :1]
-        joints = torch.einsum("pij,pnj->pni", rot, output.joints - pelvis)
-        vertices = torch.einsum("pij,pnj->pni", rot, output.vertices - pelvis)
+        joints = (rot[:, None] @ (output.joints - pelvis)[..., None])[..., 0]
+        vertices = (rot[:, None] @ (output.vertices - pelvis)[..., None])[..., 0]
         return {"vertices": vertices, "joints": joints}

@@ -118,17 +118,22 @@ def regression_mlp(in_features: int, hidden: int, out_features: int) -> nn.Seque
     return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
 
 
+def suppress_non_maxima(scores: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """CenterNet-style "NMS": zero every score that is not the maximum of its ``k x k`` neighbourhood (ties keep
+    every maximum). ``scores`` (B, H, W)."""
+    if kernel_size <= 1:
+        return scores
+    k = kernel_size
+    pad = k // 2 if k in (2, 4) else (k - 1) // 2  # upstream padding rule (even kernels are cropped back)
+    hmax = nn.functional.max_pool2d(scores[:, None], (k, k), stride=1, padding=pad)[:, 0]
+    hmax = hmax[:, : scores.shape[1], : scores.shape[2]]
+    return scores * (hmax == scores).to(scores.dtype)
+
+
 def detect_people(scores: torch.Tensor, threshold: float, nms_kernel_size: int) -> torch.Tensor:
-    """Upstream detection rule: a patch is a person centre when it is the maximum of its ``k x k`` neighbourhood
-    (max-pool "NMS"; ties keep every maximum) and its score is ``>= threshold``. ``scores`` (B, H, W) ->
-    (P, 3) int64 (image, row, column) in row-major order."""
-    if nms_kernel_size > 1:
-        k = nms_kernel_size
-        pad = k // 2 if k in (2, 4) else (k - 1) // 2  # upstream padding rule (even kernels are cropped back)
-        hmax = nn.functional.max_pool2d(scores[:, None], (k, k), stride=1, padding=pad)[:, 0]
-        hmax = hmax[:, : scores.shape[1], : scores.shape[2]]
-        scores = scores * (hmax == scores).to(scores.dtype)
-    return torch.nonzero(scores >= threshold)
+    """Upstream detection rule: local maxima (:func:`suppress_non_maxima`) with a score ``>= threshold``.
+    ``scores`` (B, H, W) -> (P, 3) int64 (image, row, column) in row-major order; no cap on the number of people."""
+    return torch.nonzero(suppress_non_maxima(scores, nms_kernel_size) >= threshold)
 
 
 def pad_people(values: torch.Tensor, detections: torch.Tensor, batch_size: int):
@@ -292,6 +297,21 @@ class MultiHMRSMPLXHead(nn.Module):
         scores = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)  # upstream clamps the probabilities
         return logits, scores
 
+    def predict(self, x_central: torch.Tensor, context: torch.Tensor, detections: torch.Tensor) -> dict:
+        """The Human Prediction Head proper: queries ``x_central`` (P, C') (patch feature + ray embedding, learned
+        row/column query embeddings already added), ``context`` (B, N, C') per image (with the learned value
+        embeddings at detected cells) -> rotmat (P, 53, 3, 3), betas, cam (P, 3) and expression."""
+        config = self.config
+        queries, mask, slot = pad_people(x_central, detections, context.shape[0])
+        inits = [self.init_body_pose, self.init_betas, self.init_cam]
+        token = torch.cat([queries] + [t.to(queries.dtype).expand(*queries.shape[:2], -1) for t in inits], dim=-1)
+        token = self.token_embedding(token) + self.pos_embedding[:, 0][:, None]
+        out = self.decoder(token, context, mask)[detections[:, 0], slot]
+        pose6d = self.decpose(out) + self.init_body_pose
+        rotmat = rot6d_to_rotmat(pose6d.reshape(out.shape[0], config.num_rotations, 6), layout="rows")
+        return dict(rotmat=rotmat, betas=self.decshape(out) + self.init_betas, cam=self.deccam(out) + self.init_cam,
+                    expression=self.decexpression(out) + self.init_expression)
+
     def forward(self, features, cls_token, intrinsics, detections, image_size: int) -> dict:
         config = self.config
         b, h, w, _ = features.shape
@@ -306,17 +326,8 @@ class MultiHMRSMPLXHead(nn.Module):
         context = torch.cat([features, rays], dim=-1)
         context = context.index_put((img, row, col), self.cross_values_x[row] + self.cross_values_y[col],
                                     accumulate=True).flatten(1, 2)
-        queries, mask, slot = pad_people(x_central, detections, b)
-        inits = [self.init_body_pose, self.init_betas, self.init_cam]
-        token = torch.cat([queries] + [t.to(queries.dtype).expand(b, queries.shape[1], -1) for t in inits], dim=-1)
-        token = self.token_embedding(token) + self.pos_embedding[:, 0][:, None]
-        out = self.decoder(token, context, mask)[img, slot]
-
-        pose6d = self.decpose(out) + self.init_body_pose
-        betas = self.decshape(out) + self.init_betas
-        cam = self.deccam(out) + self.init_cam
-        expression = self.decexpression(out) + self.init_expression
-        rotmat = rot6d_to_rotmat(pose6d.reshape(out.shape[0], config.num_rotations, 6), layout="rows")
+        people = self.predict(x_central, context, detections)
+        rotmat, betas, cam, expression = people["rotmat"], people["betas"], people["cam"], people["expression"]
         rotvec = rotmat_to_rotvec(rotmat)
 
         centers_2d = (torch.stack([col, row], dim=-1).to(offset.dtype) + 0.5 + offset) * config.patch_size
@@ -324,7 +335,7 @@ class MultiHMRSMPLXHead(nn.Module):
         depth_raw = cam[:, :1]
         # log-depth normalised to a camera of `normalization_fov` over the input; upstream clamping is always on
         f_norm = focal_from_fov(config.normalization_fov, image_size)
-        depth = torch.exp(depth_raw * k_people[:, 0, 0:1] / f_norm) - 1e-10
+        depth = torch.exp(depth_raw * (k_people[:, 0, 0:1] / f_norm)) - 1e-10
         depth = depth.clamp(0, config.max_depth)
         translation = inverse_perspective_projection(centers_2d[:, None], k_people, depth[:, None])[:, 0]
         return dict(offset=offset, centers_2d=centers_2d, depth_raw=depth_raw, depth=depth, translation=translation,
@@ -590,9 +601,10 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
             body = self.body_model(rotmat, betas)
             extra = body["blendshape_coeffs"]
         center = body["joints"][:, PERSON_CENTER_INDEX[config.body_model][config.person_center]][:, None]
-        shift = translation.float()[:, None] - center
-        joints = body["joints"] + shift
-        vertices = body["vertices"] + shift
+        # same operation order as upstream (centre first, then translate), which keeps float rounding identical
+        translation32 = translation.float()[:, None]
+        joints = (body["joints"] - center) + translation32
+        vertices = (body["vertices"] - center) + translation32
         k = intrinsics_people.float()
         return dict(
             vertices=vertices.to(dtype), joints_3d=joints.to(dtype),
