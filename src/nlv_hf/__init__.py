@@ -10,9 +10,12 @@ Importing the package registers every model with the transformers Auto classes::
 from ._registration import register_auto_classes
 from .models.croco import CroCoConfig, CroCoForPretraining, CroCoModel
 from .models.croco.image_processing_croco import CroCoImageProcessor
+from .models.multi_hmr import MultiHMRConfig, MultiHMRForMeshRecovery, MultiHMRModel
+from .models.multi_hmr.image_processing_multi_hmr import MultiHMRImageProcessor
 
 __version__ = "0.1.0"
 
 register_auto_classes()
 
-__all__ = ["CroCoConfig", "CroCoForPretraining", "CroCoImageProcessor", "CroCoModel", "register_auto_classes"]
+__all__ = ["CroCoConfig", "CroCoForPretraining", "CroCoImageProcessor", "CroCoModel", "MultiHMRConfig",
+           "MultiHMRForMeshRecovery", "MultiHMRImageProcessor", "MultiHMRModel", "register_auto_classes"]

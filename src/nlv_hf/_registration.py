@@ -13,6 +13,8 @@ def auto_classes() -> dict[str, dict]:
     """model_type -> {"config": cls, "image_processor": cls | None, "<AutoClassName>": model cls, ...}."""
     from .models.croco import CroCoConfig, CroCoForPretraining, CroCoModel
     from .models.croco.image_processing_croco import CroCoImageProcessor
+    from .models.multi_hmr import MultiHMRConfig, MultiHMRModel
+    from .models.multi_hmr.image_processing_multi_hmr import MultiHMRImageProcessor
 
     return {
         "croco": {
@@ -20,6 +22,11 @@ def auto_classes() -> dict[str, dict]:
             "image_processor": CroCoImageProcessor,
             "AutoModel": CroCoModel,
             "AutoModelForPreTraining": CroCoForPretraining,
+        },
+        "multi_hmr": {
+            "config": MultiHMRConfig,
+            "image_processor": MultiHMRImageProcessor,
+            "AutoModel": MultiHMRModel,
         },
     }
 

@@ -13,6 +13,7 @@ import sys
 # method name -> converter entry point ``fn(checkpoint, out_dir, image_size=None, model_id=None, overwrite=False)``
 CONVERTERS = {
     "croco": "nlv_hf.models.croco.convert_croco_original:convert_croco_checkpoint",
+    "multi-hmr": "nlv_hf.models.multi_hmr.convert_multi_hmr_original:convert_multi_hmr_checkpoint",
 }
 
 # recipe name -> ``fn(argv: list[str]) -> None`` (HfArgumentParser-based training entry points)

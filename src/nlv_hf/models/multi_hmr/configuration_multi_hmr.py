@@ -30,7 +30,7 @@ class MultiHMRConfig(PreTrainedConfig):
         patch_size (`int`, defaults to 14).
         hidden_size / num_hidden_layers / num_attention_heads (defaults 1024 / 24 / 16 = ViT-L): the DINOv2 backbone
             (ViT-S 384/12/6, ViT-B 768/12/12, ViT-L 1024/24/16, ViT-H 1280/32/16).
-        mlp_ratio (`float`, defaults to 4.0), layer_norm_eps (`float`, defaults to 1e-6), layerscale_value
+        mlp_ratio (`int`, defaults to 4), layer_norm_eps (`float`, defaults to 1e-6), layerscale_value
             (`float`, defaults to 1.0), qkv_bias (`bool`, defaults to True): backbone details.
         decoder_hidden_size, decoder_num_hidden_layers, decoder_num_attention_heads, decoder_head_dim,
             decoder_intermediate_size: the HPH transformer (SMPL-X: 1024/2/8/32/1024, hard-coded upstream; Anny:
@@ -62,7 +62,7 @@ class MultiHMRConfig(PreTrainedConfig):
         hidden_size=1024,
         num_hidden_layers=24,
         num_attention_heads=16,
-        mlp_ratio=4.0,
+        mlp_ratio=4,
         layer_norm_eps=1e-6,
         layerscale_value=1.0,
         qkv_bias=True,
@@ -95,7 +95,7 @@ class MultiHMRConfig(PreTrainedConfig):
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         self.num_attention_heads = num_attention_heads
-        self.mlp_ratio = mlp_ratio
+        self.mlp_ratio = int(mlp_ratio) if isinstance(mlp_ratio, float) and mlp_ratio.is_integer() else mlp_ratio
         self.layer_norm_eps = layer_norm_eps
         self.layerscale_value = layerscale_value
         self.qkv_bias = qkv_bias
@@ -120,7 +120,7 @@ class MultiHMRConfig(PreTrainedConfig):
 
     def validate_multi_hmr(self):
         for name in ("image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers",
-                     "num_attention_heads", "decoder_hidden_size", "decoder_num_hidden_layers",
+                     "num_attention_heads", "mlp_ratio", "decoder_hidden_size", "decoder_num_hidden_layers",
                      "decoder_num_attention_heads", "decoder_head_dim", "decoder_intermediate_size", "num_betas",
                      "num_expression_coeffs", "camera_embedding_num_bands", "nms_kernel_size"):
             value = getattr(self, name)

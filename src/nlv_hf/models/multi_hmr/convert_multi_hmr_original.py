@@ -135,11 +135,13 @@ def config_from_upstream_kwargs(kwargs: Mapping | None, state_dict: Mapping, **o
     hidden = state_dict[prefix + "cls_token"].shape[-1]
     heads = HEADS_BY_NAME.get(str(kwargs.get("backbone")), HEADS_BY_WIDTH.get(hidden, max(hidden // 64, 1)))
     mlp_hidden = state_dict[prefix + "blocks.0.mlp.fc1.weight"].shape[0]
+    if mlp_hidden % hidden:
+        raise ConversionError(f"backbone MLP width {mlp_hidden} is not a multiple of its width {hidden}")
     config = dict(
         body_model=body, hidden_size=hidden, num_attention_heads=heads,
         num_hidden_layers=_count(state_dict, re.escape(prefix) + r"blocks\.(\d+)\."),
         patch_size=state_dict[prefix + "patch_embed.proj.weight"].shape[-1],
-        mlp_ratio=mlp_hidden / hidden if mlp_hidden % hidden else mlp_hidden // hidden,
+        mlp_ratio=mlp_hidden // hidden,
     )
     img_size = kwargs.get("img_size")
     if isinstance(img_size, (list, tuple)):

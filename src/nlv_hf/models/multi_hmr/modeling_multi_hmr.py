@@ -30,9 +30,17 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from nlv_hf.body.camera import focal_from_fov, inverse_perspective_projection, perspective_projection
+from nlv_hf.body.anny_model import AnnyBodyModel
+from nlv_hf.body.camera import (
+    focal_from_fov,
+    intrinsics_from_fov,
+    inverse_perspective_projection,
+    perspective_projection,
+)
 from nlv_hf.body.rotations import rot6d_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
+from nlv_hf.body.smplx_model import SMPLXBodyModel
 from nlv_hf.layers.attention import eager_attention_forward
+from nlv_hf.layers.pos_embed import get_2d_sincos_pos_embed
 
 from .configuration_multi_hmr import MultiHMRConfig
 
@@ -347,8 +355,6 @@ class MultiHMRAnnyHead(nn.Module):
 
     def __init__(self, config: MultiHMRConfig):
         super().__init__()
-        from nlv_hf.layers.pos_embed import get_2d_sincos_pos_embed
-
         c, dim = config.hidden_size, config.decoder_hidden_size
         self.config = config
         self.mlp_det = regression_mlp(c, c, 1)
@@ -481,8 +487,6 @@ class MultiHMRModel(MultiHMRPreTrainedModel):
 
     def default_intrinsics(self, batch_size: int, dtype, device) -> torch.Tensor:
         """Upstream demo camera: ``default_fov`` over the input, principal point at the centre."""
-        from nlv_hf.body.camera import intrinsics_from_fov
-
         return intrinsics_from_fov(self.config.default_fov, self.config.image_size, batch_size=batch_size,
                                    dtype=dtype, device=device)
 
@@ -574,14 +578,10 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
     def body_model(self):
         if self._body_model is None:
             if self.config.body_model == "smplx":
-                from nlv_hf.body.smplx_model import SMPLXBodyModel
-
                 self._body_model = SMPLXBodyModel(self._smplx_path or self.config.smplx_path,
                                                   num_betas=self.config.num_betas,
                                                   num_expression_coeffs=self.config.num_expression_coeffs)
             else:
-                from nlv_hf.body.anny_model import AnnyBodyModel
-
                 self._body_model = AnnyBodyModel()
         return self._body_model
 
@@ -622,7 +622,7 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
         detection_threshold: float | None = None,
         nms_kernel_size: int | None = None,
         labels: torch.Tensor | None = None,
-        compute_meshes: bool = True,
+        compute_meshes: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> MultiHMRMeshRecoveryOutput:
@@ -630,12 +630,15 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
         Same inputs as :meth:`MultiHMRModel.forward`, plus:
         labels (`(B, H, W)`, optional): target person-centre heatmap (1 at the patch of each person's head, Gaussian
             or 0 elsewhere); gives the upstream CenterNet focal detection loss.
-        compute_meshes (`bool`, defaults to True): run the body model (needs the SMPL-X files for SMPL-X).
+        compute_meshes (`bool`, optional): run the body model (needs the SMPL-X files for SMPL-X). Defaults to True
+            in eval mode and False in training mode (the detection loss does not need meshes).
         """
         out = self.multi_hmr(pixel_values, intrinsics=intrinsics, detections=detections,
                              detection_threshold=detection_threshold, nms_kernel_size=nms_kernel_size,
                              output_hidden_states=output_hidden_states)
         meshes = {}
+        if compute_meshes is None:
+            compute_meshes = not self.training
         if compute_meshes and out.detections.shape[0] > 0:
             meshes = self.pose_bodies(out.rotvec, out.rotmat, out.betas, out.expression, out.translation,
                                       out.intrinsics[out.detections[:, 0]])
