@@ -33,16 +33,16 @@ def check(actual, expected, name):
 
 def tiny_overrides(fx):
     overrides = {"num_attention_heads": fx.meta["backbone_source"]["tiny_backbone_kwargs"]["num_heads"]}
-    if "tiny_hph_overrides" in fx.meta:  # SMPL-X: upstream hard-codes the HPH width; the fixture patched it
-        hph = fx.meta["tiny_hph_overrides"]
-        overrides["decoder_head_dim"] = hph["dim_head"]
-        assert fx.state_dict["x_attention_head.transformer.to_token_embedding.weight"].shape[0] == hph["dim"]
     return overrides
 
 
 def load(fixtures_root, name, smplx_dir=None):
     fx = Fixture(fixtures_root / name)
     config = config_from_upstream_kwargs(fx.kwargs, fx.state_dict, **tiny_overrides(fx))
+    if "tiny_hph_overrides" in fx.meta:  # SMPL-X: the fixture patched upstream's hard-coded HPH width/head dim
+        hph = fx.meta["tiny_hph_overrides"]  # the converter reads them back from the tensor shapes
+        assert (config.decoder_hidden_size, config.decoder_head_dim) == (hph["dim"], hph["dim_head"])
+        assert config.decoder_intermediate_size == hph["mlp_dim"]
     model = MultiHMRForMeshRecovery(config, smplx_path=smplx_dir)
     model.load_state_dict(convert_state_dict(fx.state_dict, config, prefix="multi_hmr."), strict=True)
     return fx, model.eval()
