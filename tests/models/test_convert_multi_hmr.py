@@ -69,3 +69,18 @@ def test_bad_checkpoints_are_explained(tmp_path, tiny_checkpoint, capsys):
     assert main(["convert", "multi-hmr", str(tmp_path / "nope.pt"), str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_from_original_converts_once_and_caches(tiny_checkpoint, tmp_path):
+    fx, path = tiny_checkpoint
+    model = MultiHMRForMeshRecovery.from_original(str(path), cache_dir=str(tmp_path / "cache")).eval()
+    folders = list((tmp_path / "cache" / "converted" / "multi_hmr").iterdir())
+    assert len(folders) == 1 and (folders[0] / "model.safetensors").is_file()
+    base = MultiHMRModel.from_original(str(path), cache_dir=str(tmp_path / "cache"))  # reuses the cached folder
+    assert len(list((tmp_path / "cache" / "converted" / "multi_hmr").iterdir())) == 1
+    io = fx.io
+    with torch.no_grad():
+        out = model(io["x"], intrinsics=io["K"], detections=io["infer.idx"][:3].T, compute_meshes=False)
+    torch.testing.assert_close(out.rotmat, io["head.rotmat"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(base.state_dict()["head.decpose.weight"],
+                               model.state_dict()["multi_hmr.head.decpose.weight"])
