@@ -21,9 +21,9 @@ NUM_SMPLX_ROTATIONS = 53  # global, 21 body, 15 + 15 hands, jaw (eyes are kept a
 NUM_SMPLX_JOINTS = 127  # 55 skeleton + 21 vertex-selected + 51 face landmarks (no face contour)
 
 
-class BodyModelFilesNotFoundError(FileNotFoundError):
+class BodyModelFilesNotFoundError(FileNotFoundError, ValueError):
     """A licensed body-model file is missing; the message says which file, where it was looked for and where to get
-    it."""
+    it. Also a ``ValueError``, so the CLI and apps report it like any other bad input."""
 
 
 def find_smplx_file(path: str | os.PathLike | None = None, gender: str = "neutral") -> Path:
