@@ -156,3 +156,20 @@ def test_anny_variant_regresses_its_camera():
     head = out.joints_3d[:, 103]
     torch.testing.assert_close(head, out.translation, atol=1e-4, rtol=1e-5)
     assert model.faces.shape[1] == 3 and int(model.faces.max()) < 19158
+
+
+def test_detection_loss_matches_the_upstream_formula():
+    from nlv_hf.models.multi_hmr.modeling_multi_hmr import detection_focal_loss
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.rand(2, 4, 4, generator=g).clamp(1e-4, 1 - 1e-4)
+    target = torch.zeros(2, 4, 4)
+    target[0, 1, 2] = target[1, 3, 0] = 1
+    pos = (torch.log(scores[0, 1, 2] + 1e-7) * (1 - scores[0, 1, 2]) ** 2
+           + torch.log(scores[1, 3, 0] + 1e-7) * (1 - scores[1, 3, 0]) ** 2)
+    neg = (torch.log(1 - scores + 1e-7) * scores**2 * (1 - target)).sum()
+    torch.testing.assert_close(detection_focal_loss(scores, target), -(pos + neg) / 2)
+    torch.testing.assert_close(detection_focal_loss(scores, torch.zeros_like(target)),
+                               -(torch.log(1 - scores + 1e-7) * scores**2).sum())
+    with pytest.raises(ValueError, match="heatmap shape"):
+        detection_focal_loss(scores, target[:, :3])

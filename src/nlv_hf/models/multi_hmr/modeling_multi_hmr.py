@@ -628,8 +628,8 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
     ) -> MultiHMRMeshRecoveryOutput:
         r"""
         Same inputs as :meth:`MultiHMRModel.forward`, plus:
-        labels (`(B, H, W)`, optional): target person-centre heatmap (1 at the patch of each person's head, Gaussian
-            or 0 elsewhere); gives the upstream CenterNet focal detection loss.
+        labels (`(B, H, W)`, optional): target person-centre map (1 at the patch of each person's head, 0 elsewhere);
+            gives the upstream focal detection loss (the regression losses need matched people and are not included).
         compute_meshes (`bool`, optional): run the body model (needs the SMPL-X files for SMPL-X). Defaults to True
             in eval mode and False in training mode (the detection loss does not need meshes).
         """
@@ -648,19 +648,19 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
         return MultiHMRMeshRecoveryOutput(loss=loss, **dict(out.items()), **meshes)
 
 
-def detection_focal_loss(scores: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0):
-    """CenterNet focal loss on the person-centre heatmap (upstream training loss of the detection head).
-
-    ``scores`` (B, H, W) probabilities, ``target`` (B, H, W) in [0, 1] with 1 at person centres."""
+def detection_focal_loss(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Upstream detection loss (CornerNet/CenterNet focal loss, ``loss._neg_loss`` with its ``scores >= 1`` target):
+    ``scores`` (B, H, W) probabilities, ``target`` (B, H, W) with values >= 1 at person centres. Summed over the map and
+    divided by the number of people (not divided when there is none)."""
     if target.shape != scores.shape:
         raise ValueError(f"labels must have the heatmap shape {tuple(scores.shape)}, got {tuple(target.shape)}")
-    target = target.to(scores.dtype)
-    scores = scores.clamp(1e-4, 1 - 1e-4)
-    positive = target.eq(1).to(scores.dtype)
-    pos_loss = torch.log(scores) * (1 - scores) ** alpha * positive
-    neg_loss = torch.log(1 - scores) * scores**alpha * (1 - target) ** beta * (1 - positive)
-    num_pos = positive.sum().clamp_min(1.0)
-    return -(pos_loss.sum() + neg_loss.sum()) / num_pos
+    positive = (target >= 1).to(scores.dtype)
+    negative = 1 - positive
+    eps = 1e-7
+    pos_loss = (torch.log(scores + eps) * (1 - scores) ** 2 * positive).sum()
+    neg_loss = (torch.log(1 - scores + eps) * scores**2 * negative).sum()
+    num_pos = positive.sum()
+    return torch.where(num_pos > 0, -(pos_loss + neg_loss) / num_pos.clamp_min(1), -neg_loss)
 
 
 __all__ = ["MultiHMRForMeshRecovery", "MultiHMRMeshRecoveryOutput", "MultiHMRModel", "MultiHMRModelOutput",
