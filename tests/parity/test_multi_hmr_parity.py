@@ -134,6 +134,10 @@ def test_multi_hmr_smplx_parity(fixtures_root, smplx_dir):
 
 @torch.no_grad()
 def test_multi_hmr_anny_parity(fixtures_root):
+    from importlib.metadata import version
+
+    assert version("anny") == "0.2.0", (f"the multi_hmr_anny fixture was made with anny 0.2.0 (installed: "
+                                        f"{version('anny')}); upstream's Anny code needs it: pip install anny==0.2.0")
     torch.set_num_threads(1)
     fx, model = load(fixtures_root, "multi_hmr_anny")
     io = fx.io
