@@ -110,3 +110,27 @@ def test_post_process_returns_people_in_original_pixels(tmp_path):
     torch.testing.assert_close(raw[0][0]["center_2d"], out.centers_2d[0])
     with pytest.raises(ValueError, match="target_sizes"):
         proc.post_process_mesh_recovery(out, target_sizes=[[10, 10]])
+
+
+@torch.no_grad()
+def test_post_process_anny_people_closest_first():
+    config = MultiHMRConfig(**{**TINY, "body_model": "anny", "num_betas": None})
+    torch.manual_seed(0)
+    model = MultiHMRForMeshRecovery(config).eval()
+    proc = MultiHMRImageProcessor(image_size=56)
+    inputs = proc(np.zeros((60, 30, 3), np.uint8))
+    inputs.pop("intrinsics")  # Anny regresses its camera
+    out = model(**inputs, detections=torch.tensor([[0, 0, 1], [0, 2, 2], [0, 3, 1]]))
+    people = proc.post_process_mesh_recovery(out, target_sizes=inputs["original_sizes"])[0]
+    depths = [float(p["translation"][2]) for p in people]
+    assert len(people) == 3 and depths == sorted(depths)
+    assert set(people[0]["params"]) == {"rotvec", "phenotypes"}
+    assert people[0]["params"]["rotvec"].shape == (163, 3) and people[0]["params"]["phenotypes"].shape == (11,)
+    assert people[0]["vertices_2d"].shape == (19158, 2)
+    # back in the 30x60 image: the centre is the head joint's projection
+    sx, sy, ox, oy, _, _ = letterbox_geometry(60, 30, 56)
+    order = torch.argsort(out.translation[:, 2])
+    for p, i in zip(people, order.tolist()):
+        torch.testing.assert_close(p["center_2d"], p["joints_2d"][103], atol=2e-3, rtol=1e-4)
+        expected = (out.centers_2d[i] - torch.tensor([ox, oy])) / torch.tensor([sx, sy])
+        torch.testing.assert_close(p["center_2d"], expected)
