@@ -30,7 +30,8 @@ def test_cli_convert_and_reload(tiny_checkpoint, tmp_path):
     fx, path = tiny_checkpoint
     out = tmp_path / "converted"
     assert main(["convert", "multi-hmr", str(path), str(out), "--model-id", "naver/multi-hmr-tiny"]) == 0
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= names
     model = MultiHMRModel.from_pretrained(out).eval()
     full = MultiHMRForMeshRecovery.from_pretrained(out).eval()
     assert model.config.image_size == 112 and model.config.body_model == "smplx"

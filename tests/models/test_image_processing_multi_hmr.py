@@ -79,7 +79,8 @@ def test_post_process_returns_people_in_original_pixels(tmp_path):
     proc = MultiHMRImageProcessor(image_size=56)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (40, 100, 3), dtype=np.uint8), rng.integers(0, 256, (90, 45, 3), dtype=np.uint8)]
-    k_orig = [np.array([[120.0, 0, 50], [0, 120.0, 20], [0, 0, 1]]), np.array([[80.0, 0, 22], [0, 80.0, 45], [0, 0, 1]])]
+    k_orig = [np.array([[120.0, 0, 50], [0, 120.0, 20], [0, 0, 1]]),
+              np.array([[80.0, 0, 22], [0, 80.0, 45], [0, 0, 1]])]
     inputs = proc(images, intrinsics=k_orig)
     out = model(**inputs, detections=torch.tensor([[0, 1, 1], [0, 2, 3], [1, 3, 2]]))
     people = proc.post_process_mesh_recovery(out, target_sizes=inputs["original_sizes"])

@@ -76,7 +76,8 @@ class AnnyBodyModel:
         model = self.model(rotmat.device)
         labels = model.phenotype_labels
         if phenotypes.ndim != 2 or phenotypes.shape[1] < len(DRIVEN_PHENOTYPES):
-            raise ValueError(f"phenotypes must be (P, {len(labels)}) in the order {labels}, got {tuple(phenotypes.shape)}")
+            raise ValueError(f"phenotypes must be (P, {len(labels)}) in the order {labels}, "
+                             f"got {tuple(phenotypes.shape)}")
         phenotypes = phenotypes.float()
         kwargs = {k: phenotypes[:, i] for i, k in enumerate(labels) if k in DRIVEN_PHENOTYPES}
         out = model(pose_parameters=rotation_to_homogeneous(rotmat.float()), phenotype_kwargs=kwargs)

@@ -95,7 +95,8 @@ class SMPLXBodyModel:
         if rotvec.ndim != 3 or rotvec.shape[1:] != (NUM_SMPLX_ROTATIONS, 3):
             raise ValueError(f"rotvec must be (P, {NUM_SMPLX_ROTATIONS}, 3), got {tuple(rotvec.shape)}")
         if betas.ndim != 2 or betas.shape[1] != self.num_betas or betas.shape[0] != rotvec.shape[0]:
-            raise ValueError(f"betas must be (P, {self.num_betas}) with P = {rotvec.shape[0]}, got {tuple(betas.shape)}")
+            raise ValueError(f"betas must be (P, {self.num_betas}) with P = {rotvec.shape[0]}, "
+                             f"got {tuple(betas.shape)}")
         layer = self.layer(rotvec.device)
         n = rotvec.shape[0]
         rotvec = rotvec.float()

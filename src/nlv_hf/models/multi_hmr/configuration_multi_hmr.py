@@ -135,7 +135,8 @@ class MultiHMRConfig(PreTrainedConfig):
             raise ValueError(f"SMPL-X Multi-HMR uses num_betas 10 or 11, got {self.num_betas}")
         if self.body_model == "anny":
             if self.num_betas != 11:
-                raise ValueError(f"Multi-HMR-Anny regresses the 11 Anny phenotypes (num_betas=11), got {self.num_betas}")
+                raise ValueError(
+                    f"Multi-HMR-Anny regresses the 11 Anny phenotypes (num_betas=11), got {self.num_betas}")
             if self.decoder_hidden_size % 4:
                 raise ValueError(f"Anny decoder_hidden_size must be divisible by 4 (2D sin-cos table), got "
                                  f"{self.decoder_hidden_size}")

@@ -43,7 +43,8 @@ def _to_pil(image, name: str) -> PIL.Image.Image:
         array = image.detach().cpu().permute(1, 2, 0).numpy()
     elif isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"{name}: a numpy image must have shape (H, W, 3), got {image.shape}; accepted: {ACCEPTED}")
+            raise ValueError(f"{name}: a numpy image must have shape (H, W, 3), got {image.shape}; "
+                             f"accepted: {ACCEPTED}")
         array = image
     else:
         raise ValueError(f"{name} has unsupported type {type(image).__name__}; accepted: {ACCEPTED}")
@@ -102,7 +103,8 @@ class MultiHMRImageProcessor(PilBackend):
     image_size = 896
     default_fov = 60.0
 
-    def __call__(self, images, intrinsics=None, fov: float | None = None, return_tensors="pt", **kwargs) -> BatchFeature:
+    def __call__(self, images, intrinsics=None, fov: float | None = None, return_tensors="pt",
+                 **kwargs) -> BatchFeature:
         """``images``: one image or a list. ``intrinsics``: optional (3, 3) camera matrix per image, in *original*
         image pixels (a (B, 3, 3) tensor/array or a list); otherwise ``fov`` (degrees, default ``default_fov``) over
         the padded square, principal point at its centre (upstream demo)."""
