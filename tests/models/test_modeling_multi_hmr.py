@@ -173,3 +173,18 @@ def test_detection_loss_matches_the_upstream_formula():
                                -(torch.log(1 - scores + 1e-7) * scores**2).sum())
     with pytest.raises(ValueError, match="heatmap shape"):
         detection_focal_loss(scores, target[:, :3])
+
+
+@torch.no_grad()
+def test_bf16_keeps_camera_geometry_in_float32(synthetic_smplx):
+    torch.manual_seed(0)
+    model = MultiHMRForMeshRecovery(MultiHMRConfig(**TINY, smplx_path=str(synthetic_smplx))).eval()
+    x = torch.randn(1, 3, 56, 56, generator=torch.Generator().manual_seed(3))
+    det = torch.tensor([[0, 1, 2], [0, 3, 3]])
+    ref = model(x, detections=det)
+    out = model.to(torch.bfloat16)(x.bfloat16(), detections=det)
+    assert out.last_hidden_state.dtype == torch.bfloat16
+    for key in ("intrinsics", "centers_2d", "depth", "translation", "rotmat", "vertices", "joints_2d"):
+        assert out[key].dtype == torch.float32, key
+    torch.testing.assert_close(out.intrinsics, ref.intrinsics, rtol=0, atol=0)  # not rounded to bf16
+    torch.testing.assert_close(out.centers_2d, ref.centers_2d, atol=0.2, rtol=0)

@@ -69,6 +69,7 @@ class MultiHMRModelOutput(ModelOutput):
         intrinsics (`(B, 3, 3)`): the camera used (given, default or regressed).
         regressed_intrinsics / fov (`(B, 3, 3)` / `(B, 1)` radians): the Anny head's camera estimate.
         offset (`(P, 2)`): sub-patch offset of the centre, in patches.
+        (Camera geometry -- intrinsics, centres, depths, translations, rotations -- is float32 whatever the model dtype.)
         centers_2d (`(P, 2)`): centre (head) pixel position (x, y) in the model input.
         depth_raw (`(P, 1)`): the regressed depth code (upstream ``dist_postprocessed``).
         depth (`(P, 1)`): metric depth of the centre (m).
@@ -164,6 +165,7 @@ def camera_ray_embedding(intrinsics: torch.Tensor, grid: int, patch_size: int, n
 
     Channels: the ray (z = 1), then sin and cos of ``pi * ray_d * f_k`` with ``f_k = linspace(1, max_res / 2,
     num_bands)``, flattened dimension-major."""
+    intrinsics = intrinsics.float()  # pixel coordinates up to ~1300 need float32 (bf16 is exact only to 256)
     device, dtype = intrinsics.device, intrinsics.dtype
     index = torch.arange(grid, device=device, dtype=dtype)
     rows, cols = torch.meshgrid(index, index, indexing="ij")
@@ -316,7 +318,7 @@ class MultiHMRSMPLXHead(nn.Module):
         token = self.token_embedding(token) + self.pos_embedding[:, 0][:, None]
         out = self.decoder(token, context, mask)[detections[:, 0], slot]
         pose6d = self.decpose(out) + self.init_body_pose
-        rotmat = rot6d_to_rotmat(pose6d.reshape(out.shape[0], config.num_rotations, 6), layout="rows")
+        rotmat = rot6d_to_rotmat(pose6d.float().reshape(out.shape[0], config.num_rotations, 6), layout="rows")
         return dict(rotmat=rotmat, betas=self.decshape(out) + self.init_betas, cam=self.deccam(out) + self.init_cam,
                     expression=self.decexpression(out) + self.init_expression)
 
@@ -338,9 +340,9 @@ class MultiHMRSMPLXHead(nn.Module):
         rotmat, betas, cam, expression = people["rotmat"], people["betas"], people["cam"], people["expression"]
         rotvec = rotmat_to_rotvec(rotmat)
 
-        centers_2d = (torch.stack([col, row], dim=-1).to(offset.dtype) + 0.5 + offset) * config.patch_size
+        centers_2d = (torch.stack([col, row], dim=-1).float() + 0.5 + offset.float()) * config.patch_size
         k_people = intrinsics[img]
-        depth_raw = cam[:, :1]
+        depth_raw = cam[:, :1].float()
         # log-depth normalised to a camera of `normalization_fov` over the input; upstream clamping is always on
         f_norm = focal_from_fov(config.normalization_fov, image_size)
         depth = torch.exp(depth_raw * (k_people[:, 0, 0:1] / f_norm)) - 1e-10
@@ -378,14 +380,12 @@ class MultiHMRAnnyHead(nn.Module):
         return logits, torch.sigmoid(logits)
 
     def camera(self, cls_token: torch.Tensor, image_size: int):
-        fov = self.fov_max * torch.sigmoid(self.mlp_fov(cls_token))  # (B, 1) in [0, pi]
-        focal = (image_size / 2) / torch.tan(fov / 2)
-        k = torch.zeros(cls_token.shape[0], 3, 3, dtype=cls_token.dtype, device=cls_token.device)
-        k = k + torch.diag(torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device))
-        k[:, 0, 0] = focal[:, 0]
-        k[:, 1, 1] = focal[:, 0]
-        k[:, 0, 2] = image_size / 2
-        k[:, 1, 2] = image_size / 2
+        """Regressed field of view (B, 1) in [0, pi] and intrinsics (B, 3, 3): square pixels, centred principal point.
+        Computed in float32 whatever the model dtype."""
+        fov = self.fov_max.float() * torch.sigmoid(self.mlp_fov(cls_token).float())
+        focal = ((image_size / 2) / torch.tan(fov / 2))[:, 0]
+        zero, one, centre = torch.zeros_like(focal), torch.ones_like(focal), torch.full_like(focal, image_size / 2)
+        k = torch.stack([focal, zero, centre, zero, focal, centre, zero, zero, one], dim=-1).reshape(-1, 3, 3)
         return fov, k
 
     def forward(self, features, cls_token, intrinsics, detections, image_size: int) -> dict:
@@ -397,15 +397,15 @@ class MultiHMRAnnyHead(nn.Module):
         out = self.decoder(queries, tokens.flatten(1, 2), mask)[img, slot]
 
         offset = self.mlp_offset(out)
-        centers_2d = (torch.stack([col, row], dim=-1).to(offset.dtype) + 0.5 + offset) * config.patch_size
+        centers_2d = (torch.stack([col, row], dim=-1).float() + 0.5 + offset.float()) * config.patch_size
         k_people = intrinsics[img]
-        depth_raw = self.mlp_dist(out)
+        depth_raw = self.mlp_dist(out).float()
         depth = k_people[:, 0, 0:1] / torch.clamp(torch.exp(depth_raw), min=1e-5)
         translation = inverse_perspective_projection(centers_2d[:, None], k_people, depth[:, None])[:, 0]
         betas = torch.sigmoid(self.mlp_shape(out))
         init_pose = self.init_body_pose.to(out.dtype).expand(out.shape[0], -1)
         pose6d = self.mlp_pose(torch.cat([out, init_pose], dim=-1)) + init_pose
-        rotmat = rot6d_to_rotmat(pose6d.reshape(out.shape[0], config.num_rotations, 6), layout="columns")
+        rotmat = rot6d_to_rotmat(pose6d.float().reshape(out.shape[0], config.num_rotations, 6), layout="columns")
         useful = self.useful_rotmat.to(rotmat.dtype).reshape(1, -1, 1, 1)
         eye = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
         rotmat = useful * rotmat + (1 - useful) * eye  # bones outside the rig are forced to the identity
@@ -528,7 +528,7 @@ class MultiHMRModel(MultiHMRPreTrainedModel):
                 intrinsics = regressed
         elif intrinsics is None:
             intrinsics = self.default_intrinsics(b, pixel_values.dtype, pixel_values.device)
-        intrinsics = intrinsics.to(features.dtype)
+        intrinsics = intrinsics.float()  # camera geometry is computed in float32 whatever the model dtype
 
         if detections is None:
             threshold = config.detection_threshold if detection_threshold is None else detection_threshold
