@@ -527,7 +527,7 @@ class MultiHMRModel(MultiHMRPreTrainedModel):
             if intrinsics is None:
                 intrinsics = regressed
         elif intrinsics is None:
-            intrinsics = self.default_intrinsics(b, pixel_values.dtype, pixel_values.device)
+            intrinsics = self.default_intrinsics(b, torch.float32, pixel_values.device)
         intrinsics = intrinsics.float()  # camera geometry is computed in float32 whatever the model dtype
 
         if detections is None:
