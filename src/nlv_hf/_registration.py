@@ -15,6 +15,8 @@ def auto_classes() -> dict[str, dict]:
     from .models.croco.configuration_croco_stereo_flow import CroCoFlowConfig, CroCoStereoConfig
     from .models.croco.image_processing_croco import CroCoImageProcessor
     from .models.croco.modeling_croco_stereo_flow import CroCoForOpticalFlow, CroCoForStereoMatching
+    from .models.multi_hmr import MultiHMRConfig, MultiHMRModel
+    from .models.multi_hmr.image_processing_multi_hmr import MultiHMRImageProcessor
 
     return {
         "croco": {
@@ -32,6 +34,11 @@ def auto_classes() -> dict[str, dict]:
             "config": CroCoFlowConfig,
             "image_processor": CroCoImageProcessor,
             "AutoModel": CroCoForOpticalFlow,
+        },
+        "multi_hmr": {
+            "config": MultiHMRConfig,
+            "image_processor": MultiHMRImageProcessor,
+            "AutoModel": MultiHMRModel,
         },
     }
 

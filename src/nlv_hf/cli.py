@@ -15,6 +15,7 @@ CONVERTERS = {
     "croco": "nlv_hf.models.croco.convert_croco_original:convert_croco_checkpoint",
     "croco-stereo": "nlv_hf.models.croco.convert_croco_stereo_flow_original:convert_croco_stereo_checkpoint",
     "croco-flow": "nlv_hf.models.croco.convert_croco_stereo_flow_original:convert_croco_flow_checkpoint",
+    "multi-hmr": "nlv_hf.models.multi_hmr.convert_multi_hmr_original:convert_multi_hmr_checkpoint",
 }
 
 # recipe name -> ``fn(argv: list[str]) -> None`` (HfArgumentParser-based training entry points)

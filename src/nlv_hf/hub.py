@@ -22,7 +22,12 @@ from pathlib import Path
 
 PACKAGE = "nlv_hf"
 
-DEFAULT_LICENSE = {"croco": "cc-by-nc-sa-4.0", "croco_stereo": "cc-by-nc-sa-4.0", "croco_flow": "cc-by-nc-sa-4.0"}
+DEFAULT_LICENSE = {
+    "croco": "cc-by-nc-sa-4.0",
+    "croco_stereo": "cc-by-nc-sa-4.0",
+    "croco_flow": "cc-by-nc-sa-4.0",
+    "multi_hmr": "other",  # Multi-HMR: NAVER non-commercial licence
+}
 
 
 def nlv_cache_dir() -> Path:
