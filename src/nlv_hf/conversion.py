@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -124,3 +125,29 @@ def atomic_output_dir(out_dir: str | os.PathLike, overwrite: bool = False):
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
+
+
+def load_original_cached(cls, path_or_url: str | os.PathLike, family: str, convert: Callable[[Path, Path], object],
+                         cache_dir: str | os.PathLike | None = None, **kwargs):
+    """What every ``Model.from_original`` does: fetch ``path_or_url`` (URLs are downloaded once into the cache),
+    convert it once with ``convert(checkpoint_path, out_folder)`` into a cache folder keyed by the file's path, size
+    and mtime, then ``cls.from_pretrained`` that folder. The cache is ``cache_dir`` or :func:`nlv_hf.hub.nlv_cache_dir`."""
+    from .hub import nlv_cache_dir
+
+    cache = Path(cache_dir) if cache_dir else nlv_cache_dir()
+    src = str(path_or_url)
+    if src.startswith(("http://", "https://")):
+        path = cache / "downloads" / hashlib.sha256(src.encode()).hexdigest()[:16] / src.rsplit("/", 1)[-1]
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(src, str(path), progress=False)
+    else:
+        path = Path(src)
+    if not path.is_file():
+        raise ConversionError(f"checkpoint file not found: {path}")
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    folder = cache / "converted" / family / key
+    if not (folder / "config.json").is_file():
+        convert(path, folder)
+    return cls.from_pretrained(folder, **kwargs)

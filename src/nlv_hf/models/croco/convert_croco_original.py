@@ -9,7 +9,6 @@ model string in ``args.model``). Loading is safe (``weights_only=True`` + ``argp
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from nlv_hf.conversion import (
     atomic_output_dir,
     check_state_dict,
     expected_shapes,
+    load_original_cached as _load_original_cached,
     parse_constructor_call,
     rename_state_dict,
     safe_load_checkpoint,
@@ -164,26 +164,11 @@ def convert_croco_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLike
     return Path(out_dir)
 
 
-def _download(url: str, cache_dir: Path) -> Path:
-    target = cache_dir / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16] / url.rsplit("/", 1)[-1]
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(target), progress=False)
-    return target
+
 
 
 def load_original_cached(cls, path_or_url: str, cache_dir: str | None = None, **kwargs):
-    """``from_original``: convert once (keyed by the file's size and mtime / the URL), then load from the cache."""
-    from nlv_hf.hub import nlv_cache_dir
-
-    cache = Path(cache_dir) if cache_dir else nlv_cache_dir()
-    src = str(path_or_url)
-    path = _download(src, cache) if src.startswith(("http://", "https://")) else Path(src)
-    if not path.is_file():
-        raise ConversionError(f"checkpoint file not found: {path}")
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    folder = cache / "converted" / "croco" / key
-    if not (folder / "config.json").is_file():
-        convert_croco_checkpoint(path, folder, overwrite=True)
-    return cls.from_pretrained(folder, **kwargs)
+    """``from_original``: convert once into the nlv_hf cache, then load from it."""
+    return _load_original_cached(cls, path_or_url, "croco",
+                                 lambda path, folder: convert_croco_checkpoint(path, folder, overwrite=True),
+                                 cache_dir=cache_dir, **kwargs)

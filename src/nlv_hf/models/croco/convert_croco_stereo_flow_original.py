@@ -14,7 +14,6 @@ twice upstream (``act_{1..4}_postprocess`` ≡ ``act_postprocess.{0..3}``, ``scr
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from nlv_hf.conversion import (
     atomic_output_dir,
     check_state_dict,
     expected_shapes,
+    load_original_cached as _load_original_cached,
     rename_state_dict,
     safe_load_checkpoint,
 )
@@ -302,23 +302,11 @@ def convert_croco_flow_checkpoint(path, out_dir, image_size=None, model_id=None,
 
 
 def load_original_cached(cls, path_or_url: str, cache_dir: str | None = None, **kwargs):
-    """``from_original``: convert once (keyed by the file's path, size and mtime / the URL), then load the cache."""
-    from nlv_hf.hub import nlv_cache_dir
-
-    from .convert_croco_original import _download
-
-    cache = Path(cache_dir) if cache_dir else nlv_cache_dir()
-    src = str(path_or_url)
-    path = _download(src, cache) if src.startswith(("http://", "https://")) else Path(src)
-    if not path.is_file():
-        raise ConversionError(f"checkpoint file not found: {path}")
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    """``from_original``: convert once into the nlv_hf cache, then load from it."""
     task = getattr(cls.config_class, "task", "") or None
-    folder = cache / "converted" / "croco_stereo_flow" / key
-    if not (folder / "config.json").is_file():
-        _convert(path, folder, task, None, True)
-    return cls.from_pretrained(folder, **kwargs)
+    return _load_original_cached(cls, path_or_url, "croco_stereo_flow",
+                                 lambda path, folder: _convert(path, folder, task, None, True),
+                                 cache_dir=cache_dir, **kwargs)
 
 
 __all__ = ["RENAME_RULES", "collapse_aliases", "config_from_upstream_args", "convert_croco_flow_checkpoint",

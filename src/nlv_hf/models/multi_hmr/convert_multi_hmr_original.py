@@ -15,7 +15,6 @@ converted model then never interpolates at run time.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -29,6 +28,7 @@ from nlv_hf.conversion import (
     atomic_output_dir,
     check_state_dict,
     expected_shapes,
+    load_original_cached as _load_original_cached,
     rename_state_dict,
     safe_load_checkpoint,
 )
@@ -261,23 +261,7 @@ def convert_multi_hmr_checkpoint(path: str | os.PathLike, out_dir: str | os.Path
 
 
 def load_original_cached(cls, path_or_url: str, cache_dir: str | None = None, **kwargs):
-    """``from_original``: convert once (keyed by the file's size and mtime / the URL), then load from the cache."""
-    from nlv_hf.hub import nlv_cache_dir
-
-    cache = Path(cache_dir) if cache_dir else nlv_cache_dir()
-    src = str(path_or_url)
-    if src.startswith(("http://", "https://")):
-        path = cache / "downloads" / hashlib.sha256(src.encode()).hexdigest()[:16] / src.rsplit("/", 1)[-1]
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(src, str(path), progress=False)
-    else:
-        path = Path(src)
-    if not path.is_file():
-        raise ConversionError(f"checkpoint file not found: {path}")
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    folder = cache / "converted" / "multi_hmr" / key
-    if not (folder / "config.json").is_file():
-        convert_multi_hmr_checkpoint(path, folder, overwrite=True)
-    return cls.from_pretrained(folder, **kwargs)
+    """``from_original``: convert once into the nlv_hf cache, then load from it."""
+    return _load_original_cached(cls, path_or_url, "multi_hmr",
+                                 lambda path, folder: convert_multi_hmr_checkpoint(path, folder, overwrite=True),
+                                 cache_dir=cache_dir, **kwargs)
