@@ -17,12 +17,12 @@ import torch
 pytest.importorskip("anny")
 
 from nlv_hf.body.render import project_points  # noqa: E402
+from nlv_hf.body.rotations import rotmat_to_rotvec, rotvec_to_rotmat  # noqa: E402
 from nlv_hf.data.anny_people import (  # noqa: E402
     ANNY_NUM_BONES,
     PHENOTYPE_LABELS,
     AnnyPeopleConfig,
     AnnyPeopleDataset,
-    _rotvec_to_rotmat,
     anny_body_forward,
     collate_anny_people,
     generate_anny_people_sample,
@@ -121,7 +121,7 @@ def test_masks_depth_and_joints_agree(dataset, samples):
 
 def test_parameters_reproduce_the_vertices(samples):
     s = samples[0]
-    body = anny_body_forward(_rotvec_to_rotmat(s["rotvec"]), s["phenotypes"])
+    body = anny_body_forward(rotvec_to_rotmat(s["rotvec"]), s["phenotypes"])
     torch.testing.assert_close(body["vertices"] + s["root_translation"][:, None], s["vertices"], atol=2e-4, rtol=0)
     torch.testing.assert_close(body["joints"] + s["root_translation"][:, None], s["joints_3d"], atol=2e-4, rtol=0)
     unused = [PHENOTYPE_LABELS.index(k) for k in ("cupsize", "firmness", "african", "asian", "caucasian")]
@@ -204,12 +204,10 @@ def test_bad_dataset_arguments(dataset):
 def test_rotation_helpers_match_scipy():
     from scipy.spatial.transform import Rotation
 
-    from nlv_hf.data.anny_people import _rotmat_to_rotvec
-
     gen = torch.Generator().manual_seed(0)
     rv = torch.randn(200, 3, generator=gen, dtype=torch.float64)
     rv = rv / rv.norm(dim=-1, keepdim=True) * torch.rand(200, 1, generator=gen, dtype=torch.float64) * 3.1
-    R = _rotvec_to_rotmat(rv)
+    R = rotvec_to_rotmat(rv)
     np.testing.assert_allclose(R.numpy(), Rotation.from_rotvec(rv.numpy()).as_matrix(), atol=1e-12)
-    np.testing.assert_allclose(_rotmat_to_rotvec(R).numpy(), rv.numpy(), atol=1e-10)
-    assert torch.equal(_rotvec_to_rotmat(torch.zeros(3)), torch.eye(3))
+    np.testing.assert_allclose(rotmat_to_rotvec(R).numpy(), rv.numpy(), atol=1e-10)
+    assert torch.equal(rotvec_to_rotmat(torch.zeros(3)), torch.eye(3))

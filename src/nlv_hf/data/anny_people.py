@@ -21,7 +21,6 @@ Only :func:`anny_body_forward` touches the ``anny`` package, so the body model c
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from ..body.render import project_points, render_people
+from ..body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
 
 __all__ = [
     "ANNY_NUM_BONES",
@@ -62,11 +62,27 @@ _POSED_BONES = {
     "foot.L": 0.5, "foot.R": 0.5,
 }  # fmt: skip
 
-_ANNY_CACHE: dict[str, Any] = {}
+_BODY: dict[str, Any] = {}
+
+
+def _anny_body():
+    """The shared :class:`nlv_hf.body.anny_model.AnnyBodyModel` (built once per process), checked to be the Anny
+    release this generator is written for."""
+    if "body" not in _BODY:
+        from ..body.anny_model import AnnyBodyModel
+
+        body = AnnyBodyModel()
+        if tuple(body.phenotype_labels) != PHENOTYPE_LABELS or len(body.joint_names) != ANNY_NUM_BONES:
+            raise ImportError(
+                f"unexpected Anny model (phenotypes {body.phenotype_labels}, {len(body.joint_names)} bones): "
+                "this generator is written for anny==0.2.0"
+            )
+        _BODY.update(body=body, faces=body.faces, names=body.joint_names)
+    return _BODY["body"]
 
 
 def anny_body_forward(rotmats: torch.Tensor, phenotypes: torch.Tensor) -> dict[str, Any]:
-    """Pose and shape Anny people: the only function here that uses the ``anny`` package.
+    """Pose and shape Anny people with the Anny body model of Multi-HMR-Anny (:class:`AnnyBodyModel`).
 
     Args:
         rotmats: (B, 163, 3, 3) per-bone local rotations (``root_relative_world``; bone 0 is the root).
@@ -77,39 +93,14 @@ def anny_body_forward(rotmats: torch.Tensor, phenotypes: torch.Tensor) -> dict[s
         dict with ``vertices`` (B, V, 3) and ``joints`` (B, 163, 3) in the body frame (root joint at the origin),
         ``faces`` (F, 3) int64 triangles and ``joint_names`` (163 bone labels).
 
-    The model (``anny.create_fullbody_model(remove_unattached_vertices=False, all_phenotypes=True)`` with LBS, the
-    configuration of upstream Multi-HMR-Anny) is built once per process. Anny caches its preprocessed data under
-    ``$ANNY_CACHE_DIR`` (default ``~/.cache/anny``); the very first build in a fresh environment takes ~1-2 minutes.
+    Anny caches its preprocessed data under ``$ANNY_CACHE_DIR`` (default ``~/.cache/anny``); the very first build in
+    a fresh environment takes ~1-2 minutes.
     """
-    model = _ANNY_CACHE.get("model")
-    if model is None:
-        try:
-            import anny
-        except ImportError as err:
-            raise ImportError("the Anny people generator needs anny==0.2.0: pip install 'nlv_hf[body]'") from err
-        with warnings.catch_warnings():  # anny warns that NVIDIA Warp is absent; plain torch LBS is what we want
-            warnings.filterwarnings("ignore", message=".*Warp.*", category=UserWarning)
-            model = anny.create_fullbody_model(remove_unattached_vertices=False, all_phenotypes=True)
-            model = model.to(torch.float32)
-            model.set_skinning_method("lbs")
-        if tuple(model.phenotype_labels) != PHENOTYPE_LABELS or len(model.bone_labels) != ANNY_NUM_BONES:
-            raise ImportError(
-                f"unexpected Anny model (phenotypes {model.phenotype_labels}, {len(model.bone_labels)} bones): "
-                "this generator is written for anny==0.2.0"
-            )
-        faces = model.get_triangular_faces().to(torch.int64)
-        _ANNY_CACHE.update(model=model, faces=faces, names=list(model.bone_labels))
-    homo = torch.eye(4, dtype=torch.float32).repeat(rotmats.shape[0], ANNY_NUM_BONES, 1, 1)
-    homo[..., :3, :3] = rotmats.to(torch.float32)
-    shape = {k: phenotypes[:, PHENOTYPE_LABELS.index(k)].to(torch.float32).contiguous() for k in SAMPLED_PHENOTYPES}
+    body = _anny_body()
     with torch.no_grad():
-        out = model(pose_parameters=homo, phenotype_kwargs=shape)
-    return {
-        "vertices": out["vertices"],
-        "joints": out["bone_poses"][..., :3, 3],
-        "faces": _ANNY_CACHE["faces"],
-        "joint_names": _ANNY_CACHE["names"],
-    }
+        out = body(rotmats, phenotypes)
+    return {"vertices": out["vertices"], "joints": out["joints"], "faces": _BODY["faces"],
+            "joint_names": _BODY["names"]}
 
 
 @dataclass
@@ -187,43 +178,6 @@ def _uniform(gen: torch.Generator, shape, low, high) -> torch.Tensor:
     return low + (high - low) * torch.rand(shape, generator=gen)
 
 
-def _rotvec_to_rotmat(rv: torch.Tensor) -> torch.Tensor:
-    """Rodrigues' formula, (..., 3) → (..., 3, 3)."""
-    angle = rv.norm(dim=-1, keepdim=True)
-    axis = rv / angle.clamp_min(1e-12)
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    cross = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*rv.shape[:-1], 3, 3)
-    s, c = torch.sin(angle)[..., None], torch.cos(angle)[..., None]
-    eye = torch.eye(3, dtype=rv.dtype).expand_as(cross)
-    return eye + s * cross + (1 - c) * (cross @ cross)
-
-
-def _rotmat_to_rotvec(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) → (..., 3) axis-angle, robust near 0 and pi (via a unit quaternion)."""
-    m = R.to(torch.float64)
-    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    d = lambda i, j: m[..., i, j]  # noqa: E731
-    # the four classic quaternion candidates (w, x, y, z), each stable when its leading term is largest
-    cand = torch.stack(
-        [
-            torch.stack([1 + tr, d(2, 1) - d(1, 2), d(0, 2) - d(2, 0), d(1, 0) - d(0, 1)], -1),
-            torch.stack([d(2, 1) - d(1, 2), 1 + 2 * d(0, 0) - tr, d(0, 1) + d(1, 0), d(0, 2) + d(2, 0)], -1),
-            torch.stack([d(0, 2) - d(2, 0), d(0, 1) + d(1, 0), 1 + 2 * d(1, 1) - tr, d(1, 2) + d(2, 1)], -1),
-            torch.stack([d(1, 0) - d(0, 1), d(0, 2) + d(2, 0), d(1, 2) + d(2, 1), 1 + 2 * d(2, 2) - tr], -1),
-        ],
-        -2,
-    )
-    best = torch.stack([tr, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], -1).argmax(-1)
-    q = torch.take_along_dim(cand, best[..., None, None].expand(*best.shape, 1, 4), -2)[..., 0, :]
-    q = q / q.norm(dim=-1, keepdim=True)
-    q = torch.where(q[..., :1] < 0, -q, q)  # w >= 0 → angle in [0, pi]
-    vec_norm = q[..., 1:].norm(dim=-1, keepdim=True)
-    angle = 2 * torch.atan2(vec_norm, q[..., :1])
-    rv = q[..., 1:] * (angle / vec_norm.clamp_min(1e-12))
-    return rv.to(R.dtype)
-
-
 def _posed_bone_scales(joint_names: list[str]) -> torch.Tensor:
     scales = torch.zeros(len(joint_names))
     for i, name in enumerate(joint_names):
@@ -267,17 +221,15 @@ def generate_anny_people_sample(seed: int, index: int = 0, config: AnnyPeopleCon
         phen[:, PHENOTYPE_LABELS.index(k)] = _uniform(gen, (n,), lo, hi)
 
     # pose: small random local rotations on the main body bones, rest elsewhere
-    names = _ANNY_CACHE.get("names")
-    if names is None:  # first call: build the body model to learn its bone names
-        names = anny_body_forward(torch.eye(3).expand(1, ANNY_NUM_BONES, 3, 3), torch.full((1, 11), 0.5))["joint_names"]
+    names = _anny_body().joint_names
     scales = _posed_bone_scales(names)
     local = (torch.rand(n, ANNY_NUM_BONES, 3, generator=gen) * 2 - 1) * cfg.max_joint_angle * scales[None, :, None]
     yaw = _uniform(gen, (n,), -cfg.max_yaw, cfg.max_yaw)
-    stand_up = _rotvec_to_rotmat(torch.tensor([math.pi / 2, 0.0, 0.0]))  # Anny is Z-up; camera y points down
-    turn = _rotvec_to_rotmat(torch.stack([torch.zeros(n), yaw, torch.zeros(n)], -1))
-    rotmats = _rotvec_to_rotmat(local)
+    stand_up = rotvec_to_rotmat(torch.tensor([math.pi / 2, 0.0, 0.0]))  # Anny is Z-up; camera y points down
+    turn = rotvec_to_rotmat(torch.stack([torch.zeros(n), yaw, torch.zeros(n)], -1))
+    rotmats = rotvec_to_rotmat(local)
     rotmats[:, 0] = turn @ stand_up
-    rotvec = _rotmat_to_rotvec(rotmats)
+    rotvec = rotmat_to_rotvec(rotmats)
 
     body = anny_body_forward(rotmats, phen)
     faces = body["faces"]
@@ -356,9 +308,8 @@ class AnnyPeopleDataset(torch.utils.data.Dataset):
 
     @staticmethod
     def _body() -> dict[str, Any]:
-        if "faces" not in _ANNY_CACHE:
-            anny_body_forward(torch.eye(3).expand(1, ANNY_NUM_BONES, 3, 3), torch.full((1, 11), 0.5))
-        return {"faces": _ANNY_CACHE["faces"], "joint_names": _ANNY_CACHE["names"]}
+        _anny_body()
+        return {"faces": _BODY["faces"], "joint_names": _BODY["names"]}
 
 
 _PER_PERSON = (
