@@ -72,6 +72,10 @@ def test_complete_cross_view(tiny_folder):
     assert np.abs(recon[~hidden].astype(int) - pixel[~hidden]).max() <= 1
     assert (masked[hidden] == (64, 64, 64)).all() and (masked[~hidden] == pixel[~hidden]).all()
     assert result.side_by_side(gap=2).size == (4 * 32 + 3 * 2, 32)
+    enlarged = result.side_by_side(gap=2, min_height=90)  # x3, nearest neighbour
+    assert enlarged.size == (4 * 96 + 3 * 2, 96)
+    assert np.array_equal(np.asarray(enlarged)[::3, 98:98 + 96:3], recon)
+    assert result.side_by_side(gap=2, min_height=10).size == (4 * 32 + 3 * 2, 32)
     # the seed draws the mask: same seed, same mask; another seed, another mask
     again = complete_cross_view(loaded.model, loaded.processor, first, second, mask_ratio=0.5, seed=3)
     other = complete_cross_view(loaded.model, loaded.processor, first, second, mask_ratio=0.5, seed=4)
@@ -94,6 +98,8 @@ def test_bad_inputs(tiny_folder, tmp_path):
         complete_cross_view(loaded.model, loaded.processor, first, second, seed=-1)
     with pytest.raises(ValueError, match="checkpoint not found"):
         load_croco_for_completion(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="neither a local folder or file nor a reachable Hub model"):
+        load_croco_for_completion("naver/no-such-croco-model")  # HF_HUB_OFFLINE=1 in tests
     with pytest.raises(ValueError, match="no config.json"):
         load_croco_for_completion(tmp_path)
     # a CroCoModel folder has no pixel head: refused with a message saying so

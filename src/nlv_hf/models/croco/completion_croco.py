@@ -9,6 +9,7 @@ original, second view, and all of them side by side).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from .image_processing_croco import CroCoImageProcessor
 from .modeling_croco import CroCoForPretraining
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MASK_FILL_RGB = (64, 64, 64)  # colour of hidden patches in the "masked" picture
 
 
@@ -44,8 +46,8 @@ def describe_croco_config(config) -> str:
 def load_croco_for_completion(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
                               dtype: torch.dtype = torch.float32) -> LoadedCroCo:
     """Load ``CroCoForPretraining`` for completion from a converted folder (``save_pretrained`` / ``nlv-hf
-    convert`` output, with its pixel head) or from an official checkpoint file (``.pth``, converted on the fly and
-    cached). The processor comes from the folder's ``preprocessor_config.json`` when present, otherwise it is built
+    convert`` output, with its pixel head), an official checkpoint file (``.pth``, converted on the fly and
+    cached) or a Hub id holding an exported folder. The processor comes from the folder's ``preprocessor_config.json`` when present, otherwise it is built
     for the model's training size."""
     path = Path(checkpoint)
     if path.is_dir():
@@ -64,8 +66,16 @@ def load_croco_for_completion(checkpoint: str | os.PathLike, device: str | torch
     elif path.is_file():
         model = CroCoForPretraining.from_original(str(path))
         processor = _processor_for(model.config)
+    elif _HUB_ID.match(str(checkpoint)):
+        try:
+            model = CroCoForPretraining.from_pretrained(str(checkpoint))
+            processor = CroCoImageProcessor.from_pretrained(str(checkpoint))
+        except OSError as err:
+            raise ValueError(f"checkpoint {checkpoint!r} is neither a local folder or file nor a reachable Hub "
+                             f"model ({err})") from err
     else:
-        raise ValueError(f"checkpoint not found: {path}; give a converted model folder or an official CroCo .pth")
+        raise ValueError(f"checkpoint not found: {path}; give a converted model folder, an official CroCo .pth "
+                         "or a Hub id (org/name)")
     model = model.to(device=device, dtype=dtype).eval()
     params = sum(p.numel() for p in model.parameters())
     description = f"{describe_croco_config(model.config)}, {params / 1e6:.1f} M parameters, from `{path}`"
@@ -128,9 +138,16 @@ class CrossViewCompletion:
     def mask_fraction(self) -> float:
         return float(self.bool_masked_pos.float().mean())
 
-    def side_by_side(self, gap: int = 4) -> PIL.Image.Image:
-        """Masked first view | reconstruction | original first view | second view, as upstream's demo output."""
-        return side_by_side([self.masked, self.reconstruction, self.original, self.reference], gap=gap)
+    def side_by_side(self, gap: int = 4, min_height: int | None = None) -> PIL.Image.Image:
+        """Masked first view | reconstruction | original first view | second view, as upstream's demo output.
+        With ``min_height`` small models' pictures are enlarged by an integer factor (nearest neighbour, so patches
+        stay sharp) until they are at least that tall."""
+        panels = [self.masked, self.reconstruction, self.original, self.reference]
+        if min_height is not None and min_height > self.original.height:
+            factor = -(-min_height // self.original.height)
+            panels = [im.resize((im.width * factor, im.height * factor), PIL.Image.Resampling.NEAREST)
+                      for im in panels]
+        return side_by_side(panels, gap=gap)
 
 
 @torch.no_grad()
