@@ -19,10 +19,14 @@ SPACES_ENV = "NLV_SPACES_DIR"
 
 
 def default_spaces_dir() -> Path:
-    """``$NLV_SPACES_DIR``, else ``spaces/`` of the repository this package was installed from (editable install)."""
+    """``$NLV_SPACES_DIR``, else ``spaces/`` of the repository this package was installed from (editable install),
+    else ``./spaces``."""
     if os.environ.get(SPACES_ENV):
         return Path(os.environ[SPACES_ENV])
-    return Path(__file__).resolve().parents[2] / "spaces"
+    beside_source = Path(__file__).resolve().parents[2] / "spaces"
+    if beside_source.is_dir():
+        return beside_source
+    return Path.cwd() / "spaces"
 
 
 def discover_spaces(spaces_dir: str | os.PathLike | None = None) -> dict[str, Path]:
