@@ -125,6 +125,8 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
     pixel_values_2 = torch.randn(shape, generator=generator).to(device)
     if case.mode == "forward":
         pixel_values, pixel_values_2 = pixel_values.to(dtype), pixel_values_2.to(dtype)
+    if case.compiled:
+        torch._dynamo.reset()  # every case compiles afresh (and stays under dynamo's recompilation limit)
     forward = torch.compile(model, backend=compile_backend) if case.compiled else model
 
     if case.mode == "forward":
