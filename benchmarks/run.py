@@ -30,8 +30,11 @@ RESULTS = HERE / "results"
 
 
 def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, warmup: int = 2, iters: int = 5,
-        compile_backend: str = "inductor", tag: str | None = None, log=print) -> Path:
+        compile_backend: str = "inductor", tag: str | None = None, log=print, note: str | None = None) -> Path:
     """Run ``cases`` (``croco.Case``) on ``device`` and write one JSON file; returns its path."""
+    import os
+
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     results = []
     for case in cases:
         log(f"[croco] {device} {case.config} {case.mode} {case.dtype} {case.attn_implementation} "
@@ -46,6 +49,8 @@ def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, w
         "benchmark": "croco",
         "date": now.isoformat(timespec="seconds"),
         **croco.environment(device),
+        "load_average_1min_at_start": load_start,
+        "note": note,
         "settings": {"warmup": warmup, "iters": iters, "compile_backend": compile_backend,
                      "timing": "median of iters after warmup, device synchronised",
                      "forward": "CroCoForPretraining forward (first image masked at ratio 0.9, loss included), "
@@ -71,16 +76,18 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default=None, help="free text stored in the JSON (e.g. what else ran)")
     args = parser.parse_args(argv)
     configs = {name: croco.CONFIGS[name] for name in args.configs}
     written = []
     if args.device in ("auto", "cpu"):
-        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters))
+        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters,
+                           note=args.note))
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available on this machine")
     if args.device in ("auto", "cuda") and torch.cuda.is_available():
         written.append(run("cuda", configs, croco.gpu_cases(args.configs, args.batch_size), args.out,
-                           args.warmup, args.iters))
+                           args.warmup, args.iters, note=args.note))
     return written
 
 

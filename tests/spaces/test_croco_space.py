@@ -71,6 +71,17 @@ def test_examples_and_weights_resolution(croco_app, example_dir, tiny_checkpoint
     assert croco_app.resolve_checkpoint("other") == "other"
 
 
+def test_space_metadata():
+    import yaml
+
+    text = (SPACES / "croco" / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    assert meta["sdk"] == "gradio" and meta["license"] == "cc-by-nc-sa-4.0" and meta["title"]
+    assert (SPACES / "croco" / meta["app_file"]).is_file()
+    requirements = (SPACES / "croco" / "requirements.txt").read_text()
+    assert "gradio" in requirements and "torch" in requirements
+
+
 def test_without_weights_the_page_says_so(croco_app, monkeypatch, tmp_path):
     import gradio as gr
 
@@ -89,6 +100,7 @@ def test_gradio_client(croco_app, tiny_checkpoint, example_dir):
     from gradio_client.exceptions import AppError
 
     demo = croco_app.build_demo(checkpoint=tiny_checkpoint, examples_dir=example_dir)
+    assert not demo.analytics_enabled
     texts = " ".join(str(c.get("props", {}).get("value")) for c in demo.config["components"])
     assert "**Weights:** CroCo v2 (RoPE100)" in texts and str(tiny_checkpoint) in texts
     with serve_blocks(demo) as url:
