@@ -122,7 +122,8 @@ def build_demo(checkpoint: str | os.PathLike | None = None, examples_dir: str | 
         info = gr.Textbox(label="Mask", interactive=False, elem_id="croco_info")
         pairs = example_pairs(examples_dir)
         if pairs:
-            gr.Examples(examples=pairs, inputs=[image, image_2], label="Example pairs", cache_examples=False)
+            gr.Examples(examples=pairs, inputs=[image, image_2], label="Example pairs", cache_examples=False,
+                        elem_id="croco_examples")
         run.click(reconstruct, inputs=[image, image_2, mask_ratio, seed], outputs=[output, info],
                   api_name="reconstruct")
     return demo

@@ -128,6 +128,11 @@ def upload(page, elem_id: str, path: str | os.PathLike, timeout_ms: int = 15000)
     page.locator(f"{_by_id(elem_id)} img").first.wait_for(state="visible", timeout=timeout_ms)
 
 
+def click_example(page, elem_id: str, row: int = 0, timeout_ms: int = 15000) -> None:
+    """Click row ``row`` of the ``gr.Examples(elem_id=...)`` table, which loads that example into the inputs."""
+    page.locator(f"{_by_id(elem_id)} table tbody tr").nth(row).click(timeout=timeout_ms)
+
+
 def click(page, elem_id: str, timeout_ms: int = 15000) -> None:
     page.locator(_by_id(elem_id)).click(timeout=timeout_ms)
 

@@ -13,7 +13,7 @@ import PIL.Image
 import pytest
 import torch
 
-from browser import chromium_page, click, serve_blocks, screenshot_is_not_blank, upload, wait_for_image, wait_for_text
+from browser import chromium_page, click, click_example, serve_blocks, screenshot_is_not_blank, upload, wait_for_image, wait_for_text
 from nlv_hf.demo import build_app, discover_spaces, load_space, parse_checkpoints
 from nlv_hf.models.croco import CroCoConfig, CroCoForPretraining
 from nlv_hf.models.croco.image_processing_croco import CroCoImageProcessor
@@ -134,6 +134,13 @@ def test_browser_upload_run_screenshot(croco_app, tiny_checkpoint, example_dir, 
         info = wait_for_text(page, "croco_info")
         reason = screenshot_is_not_blank(page, tmp_path / "croco_output.png", elem_id="croco_output")
         page.screenshot(path=str(tmp_path / "croco_page.png"), full_page=True)
+        # the example pair loads into both inputs and runs at another mask ratio
+        page.locator("#croco_mask_ratio input[type=number]").fill("0.25")
+        page.locator("#croco_mask_ratio input[type=number]").press("Enter")
+        click_example(page, "croco_examples", 0)
+        click(page, "croco_run")
+        page.wait_for_function("() => document.querySelector('#croco_info textarea').value.startsWith('16 of 64')",
+                               timeout=60000)
         assert page.external_requests == [], f"the page tried to reach the internet: {page.external_requests}"
     assert (shown["width"], shown["height"]) == _composite_size(), reason
     assert "of 64 patches hidden" in info
