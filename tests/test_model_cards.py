@@ -110,3 +110,21 @@ def test_usage_snippets_run_against_a_tiny_converted_model(tmp_path):
     shapes = json.loads(result.stdout.strip().splitlines()[-1])
     assert shapes == [[[1, 16, 32], 14]] * len(snippets)  # 4x4 patches, int(0.9 * 16) hidden
     assert PIL.Image.open(work / "reconstruction.png").size == (32, 32)
+
+
+def test_quoted_speed_matches_the_committed_benchmark():
+    """The CPU speed a card quotes is the one in the benchmark JSON it names (no stale or invented numbers)."""
+    bench_config = {"CroCo_V2_ViTBase_SmallDecoder.pth": "vitb_smalldecoder",
+                    "CroCo_V2_ViTLarge_BaseDecoder.pth": "vitl_basedecoder"}
+    for checkpoint, (path, _, body) in cards().items():
+        quoted = re.findall(r"([\d.]+) img/s with `(\w+)` attention", body)
+        if checkpoint not in bench_config:
+            assert not quoted, f"{path.name} quotes a speed the benchmark does not measure"
+            continue
+        source = re.search(r"`(benchmarks/results/[^`]+\.json)`", body)
+        assert source and quoted, path.name
+        payload = json.loads((CARDS.parent / source.group(1)).read_text())
+        measured = {r["attn_implementation"]: r["img_per_s"] for r in payload["results"]
+                    if r["config"] == bench_config[checkpoint] and r["mode"] == "forward"}
+        for value, attn in quoted:
+            assert float(value) == pytest.approx(measured[attn], abs=0.006), (path.name, attn)
