@@ -107,3 +107,19 @@ def test_bad_inputs(tiny_folder, tmp_path):
     CroCoForPretraining.from_pretrained(tiny_folder).croco.save_pretrained(model_only)
     with pytest.raises(ValueError, match="pixel-prediction head"):
         load_croco_for_completion(model_only)
+
+
+def test_official_checkpoint_file_loads_and_matches_upstream(fixtures_root, tmp_path):
+    """An upstream-format .pth (the croco_v2 fixture's weights) goes through the converter; the completion it gives
+    uses the upstream prediction on the fixture's inputs."""
+    from fixture_utils import Fixture
+
+    fx = Fixture(fixtures_root / "croco_v2")
+    torch.save({"model": fx.state_dict, "croco_kwargs": fx.kwargs}, tmp_path / "CroCo_V2_tiny.pth")
+    loaded = load_croco_for_completion(tmp_path / "CroCo_V2_tiny.pth")
+    assert "CroCo v2 (RoPE100)" in loaded.description and "CroCo_V2_tiny.pth" in loaded.description
+    size = loaded.model.config.image_size
+    assert loaded.processor.crop_size == {"height": size[0], "width": size[1]}
+    with torch.no_grad():
+        out = loaded.model(fx.io["img1"], fx.io["img2"], bool_masked_pos=fx.io["mask1"])
+    torch.testing.assert_close(out.logits, fx.io["pred"], rtol=0, atol=1e-5)
