@@ -113,6 +113,9 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
              compile_backend: str = "inductor") -> dict:
     """Time one case; returns ``asdict(case)`` plus ``img_per_s``, ``ms_per_iter``, ``peak_memory_mb``…"""
     device = torch.device(device)
+    # drop compiled graphs of earlier cases (they keep those models alive, and every compiled case must compile
+    # afresh rather than hit dynamo's recompilation limit)
+    torch._dynamo.reset()
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -125,8 +128,6 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
     pixel_values_2 = torch.randn(shape, generator=generator).to(device)
     if case.mode == "forward":
         pixel_values, pixel_values_2 = pixel_values.to(dtype), pixel_values_2.to(dtype)
-    if case.compiled:
-        torch._dynamo.reset()  # every case compiles afresh (and stays under dynamo's recompilation limit)
     forward = torch.compile(model, backend=compile_backend) if case.compiled else model
 
     if case.mode == "forward":
