@@ -22,7 +22,9 @@ CONVERTERS = {
 TRAIN_RECIPES: dict[str, str] = {}
 
 # other commands that take their own argv: name -> ``fn(argv)``
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "demo": "nlv_hf.demo:main",
+}
 
 
 def _resolve(ref: str):

@@ -1,0 +1,95 @@
+"""Run the nlv_hf benchmarks and write JSON results (with device and versions) to ``benchmarks/results/``.
+
+    python benchmarks/run.py                 # CPU set (batch 1), plus the GPU matrix when CUDA is available
+    python benchmarks/run.py --device cuda --batch-size 64
+    python benchmarks/run.py --device cpu --configs vitb_smalldecoder --iters 3
+
+``make bench`` runs it with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+try:
+    import nlv_hf  # noqa: F401
+except ImportError:  # running from a clone without installing the package
+    sys.path.insert(0, str(HERE.parent / "src"))
+
+import torch  # noqa: E402
+
+import croco  # noqa: E402
+
+RESULTS = HERE / "results"
+
+
+def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, warmup: int = 2, iters: int = 5,
+        compile_backend: str = "inductor", tag: str | None = None, log=print, note: str | None = None) -> Path:
+    """Run ``cases`` (``croco.Case``) on ``device`` and write one JSON file; returns its path."""
+    import os
+
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    results = []
+    for case in cases:
+        log(f"[croco] {device} {case.config} {case.mode} {case.dtype} {case.attn_implementation} "
+            f"compiled={case.compiled} batch={case.batch_size} ...")
+        result = croco.run_case(case, configs[case.config], device=device, warmup=warmup, iters=iters,
+                                compile_backend=compile_backend)
+        log(f"    {result['img_per_s']:.2f} img/s, {result['ms_per_iter']:.1f} ms/iter, "
+            f"peak {result['peak_memory_mb'] or float('nan'):.0f} MB ({result['memory_kind']})")
+        results.append(result)
+    now = dt.datetime.now(dt.timezone.utc)
+    payload = {
+        "benchmark": "croco",
+        "date": now.isoformat(timespec="seconds"),
+        **croco.environment(device),
+        "load_average_1min_at_start": load_start,
+        "note": note,
+        "settings": {"warmup": warmup, "iters": iters, "compile_backend": compile_backend,
+                     "timing": "median of iters after warmup, device synchronised",
+                     "forward": "CroCoForPretraining forward (first image masked at ratio 0.9, loss included), "
+                                "inference_mode",
+                     "train_step": "forward + backward + AdamW step under autocast(dtype), float32 weights",
+                     "configs": configs},
+        "results": results,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = f"croco-{tag or torch.device(device).type}-{now:%Y-%m-%d}.json"
+    path = out_dir / name
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    log(f"[croco] wrote {path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="auto: the CPU set, then the GPU matrix when CUDA is available")
+    parser.add_argument("--configs", nargs="+", choices=sorted(croco.CONFIGS), default=sorted(croco.CONFIGS))
+    parser.add_argument("--batch-size", type=int, default=32, help="GPU batch size (CPU uses 1)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default=None, help="free text stored in the JSON (e.g. what else ran)")
+    args = parser.parse_args(argv)
+    configs = {name: croco.CONFIGS[name] for name in args.configs}
+    written = []
+    if args.device in ("auto", "cpu"):
+        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters,
+                           note=args.note))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine")
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        written.append(run("cuda", configs, croco.gpu_cases(args.configs, args.batch_size), args.out,
+                           args.warmup, args.iters, note=args.note))
+    return written
+
+
+if __name__ == "__main__":
+    main()
