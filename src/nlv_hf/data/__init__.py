@@ -1,0 +1,1 @@
+"""Data: procedural generators, pair augmentations and collators shared by tests, demos and training."""
