@@ -39,9 +39,7 @@ _EXTENSIONS = (".jpeg", ".jpg", ".png")
 _VAL_DIRS = {"val", "validation", "minival"}
 
 
-def _check_image(path: Path, data_dir: Path) -> None:
-    if not path.is_file():
-        raise ValueError(f"pair image {path} (relative to {data_dir}) does not exist")
+def _check_image(path: Path) -> None:
     try:
         with PIL.Image.open(path) as image:
             image.verify()
@@ -85,6 +83,11 @@ def find_pairs(data_dir: str | os.PathLike) -> dict[str, list[tuple[str, Path, P
     if not splits["train"] and not splits["validation"]:
         raise ValueError(f"no image pairs found in {root}: expected pairs.txt, listing.txt, or files named "
                          "<name>_1.jpeg and <name>_2.jpeg (or .jpg/.png)")
+    for pairs in splits.values():
+        for _, path_1, path_2 in pairs:
+            for path in (path_1, path_2):
+                if not path.is_file():
+                    raise ValueError(f"pair image {path} does not exist (listed or expected in {root})")
     return {name: pairs for name, pairs in splits.items() if pairs}
 
 
@@ -115,10 +118,10 @@ class CroCoPairs(datasets.GeneratorBasedBuilder):
                 for name, pairs in splits.items()]
 
     def _generate_examples(self, pairs, root):
-        root = Path(root)
+        # a corrupt file raises ValueError here; datasets re-raises it as DatasetGenerationError (its __cause__)
         for pair_id, path_1, path_2 in pairs:
-            _check_image(path_1, root)
-            _check_image(path_2, root)
+            _check_image(path_1)
+            _check_image(path_2)
             yield pair_id, {
                 "pair_id": pair_id,
                 "image_1": {"path": str(path_1), "bytes": path_1.read_bytes()},
