@@ -269,6 +269,32 @@ def reproject(depth_1: np.ndarray, intrinsics: np.ndarray, pose_1: np.ndarray, p
     return coords, cam_2[2].reshape(height, width)
 
 
+def write_example_pairs(out_dir, seeds, size=128, render_size=None, prefix: str = "procedural") -> list:
+    """Render the scenes ``seeds`` and write ``<prefix>_<k>_1.png`` / ``<prefix>_<k>_2.png`` into ``out_dir``.
+
+    With ``render_size`` (> ``size``) each view is rendered larger and centre-cropped to ``size``, the field of view a
+    training crop sees. Returns the list of (path_1, path_2)."""
+    import PIL.Image
+    from pathlib import Path
+
+    height, width = _as_size(size)
+    rh, rw = _as_size(render_size) if render_size is not None else (height, width)
+    if rh < height or rw < width:
+        raise ValueError(f"render_size {rh}x{rw} must be at least size {height}x{width}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    top, left = (rh - height) // 2, (rw - width) // 2
+    written = []
+    for k, seed in enumerate(seeds):
+        paths = []
+        for view, image in enumerate(render_pair(seed, (rh, rw)), start=1):
+            path = out / f"{prefix}_{k}_{view}.png"
+            PIL.Image.fromarray(image[top:top + height, left:left + width]).save(path)
+            paths.append(path)
+        written.append(tuple(paths))
+    return written
+
+
 class ProceduralPairDataset:
     """A map-style ``torch.utils.data.Dataset`` of procedural pairs: item ``i`` is the scene with seed
     ``(seed, i)``, so two datasets with different ``seed`` never share a scene (use one seed for training and another
@@ -319,4 +345,4 @@ class ProceduralPairDataset:
 
 
 __all__ = ["MultiViewPair", "ProceduralPairDataset", "look_at", "pinhole_intrinsics", "render_multiview_pair",
-           "render_pair", "reproject"]
+           "render_pair", "reproject", "write_example_pairs"]

@@ -12,7 +12,10 @@ format from ``--data_dir`` (read with the ``croco_pairs`` builder; ``--streaming
 The randomness of every item is a function of (seed, epoch, index) and the masks come from the Trainer-managed RNG,
 so ``--resume_from_checkpoint`` continues with exactly the loss curve of an uninterrupted run.
 
-Runs unchanged under ``accelerate launch`` / ``torchrun`` (one process per device; gloo on CPU).
+Runs unchanged under ``accelerate launch`` / ``torchrun`` (one process per device; gloo on CPU). Several CPU
+processes: ``accelerate launch --multi_gpu --num_processes 2 -m nlv_hf.cli train croco-pretrain --use_cpu true …``
+or ``torchrun --nproc_per_node 2 -m nlv_hf.cli train croco-pretrain --use_cpu true …`` (accelerate's ``--cpu`` flag
+alone starts a single process unless an MPI host file is given).
 """
 
 from __future__ import annotations
@@ -246,8 +249,16 @@ def train_croco_pretrain(argv: list[str] | None = None) -> dict:
     (model_args, data_args, training_args), explicit = parse_recipe_args(
         (CroCoModelArguments, CroCoDataArguments, TrainingArguments), argv, defaults=RECIPE_DEFAULTS,
         prog="nlv-hf train croco-pretrain")
+    previous_threads = torch.get_num_threads()
     if data_args.torch_num_threads > 0:
         torch.set_num_threads(data_args.torch_num_threads)
+    try:
+        return _train(model_args, data_args, training_args, explicit)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(model_args, data_args, training_args, explicit) -> dict:
     if data_args.streaming and training_args.max_steps <= 0:
         raise ValueError("--streaming needs --max_steps (a streamed data set has no length)")
     if "learning_rate" not in explicit:
@@ -257,10 +268,7 @@ def train_croco_pretrain(argv: list[str] | None = None) -> dict:
     set_seed(training_args.seed)
     model = build_model(model_args, data_args.crop_size)
     train_dataset, eval_dataset = build_datasets(data_args, seed=training_args.seed)
-    if training_args.eval_strategy == "no":
-        trainer_eval = None
-    else:
-        trainer_eval = eval_dataset
+    trainer_eval = None if training_args.eval_strategy == "no" else eval_dataset
     trainer = build_trainer(model, training_args, train_dataset, eval_dataset=trainer_eval)
     processor = CroCoImageProcessor(size={"shortest_edge": data_args.crop_size},
                                     crop_size={"height": data_args.crop_size, "width": data_args.crop_size},

@@ -88,16 +88,12 @@ class EpochCallback(TrainerCallback):
 
 def build_trainer(model, training_args: TrainingArguments, train_dataset, eval_dataset=None, data_collator=None,
                   callbacks=None, compute_metrics=None) -> Trainer:
-    """A ``Trainer`` for models whose output carries the loss; keeps extra dataset columns, sets per-epoch
-    randomness on the training set, and does not ``print()`` log dicts when progress bars are disabled."""
-    import transformers
-
+    """A ``Trainer`` for models whose output carries the loss; keeps extra dataset columns and sets per-epoch
+    randomness on the training set."""
     training_args.remove_unused_columns = False
     trainer = Trainer(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                       data_collator=data_collator, compute_metrics=compute_metrics,
                       callbacks=[EpochCallback(train_dataset), *(callbacks or [])])
-    if training_args.disable_tqdm:
-        trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
     return trainer
 
 
