@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from nlv_hf.data.multiview import (ProceduralPairDataset, look_at, pinhole_intrinsics, render_multiview_pair,
-                                   render_pair, reproject)
+                                   render_pair, reproject, write_example_pairs)
 
 
 def test_render_pair_is_deterministic_per_seed():
@@ -94,3 +94,14 @@ def test_dataset_items_cache_and_errors():
     loader = torch.utils.data.DataLoader(ProceduralPairDataset(4, 16, supersample=1), batch_size=2)
     batch = next(iter(loader))
     assert batch["image_1"].shape == (2, 16, 16, 3) and batch["image_1"].dtype == torch.uint8
+
+
+def test_write_example_pairs(tmp_path):
+    import PIL.Image
+
+    written = write_example_pairs(tmp_path, [(2, 0), (2, 1)], size=24, render_size=32, prefix="ex")
+    assert [p.name for pair in written for p in pair] == ["ex_0_1.png", "ex_0_2.png", "ex_1_1.png", "ex_1_2.png"]
+    first = np.asarray(PIL.Image.open(tmp_path / "ex_0_1.png"))
+    np.testing.assert_array_equal(first, render_pair((2, 0), 32)[0][4:28, 4:28])
+    with pytest.raises(ValueError, match="render_size"):
+        write_example_pairs(tmp_path, [0], size=32, render_size=24)

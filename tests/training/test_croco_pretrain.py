@@ -18,7 +18,7 @@ from nlv_hf.data.augment import CroCoPairTransform
 from nlv_hf.data.multiview import ProceduralPairDataset, render_pair
 from nlv_hf.models.croco import CroCoConfig, CroCoForPretraining
 from nlv_hf.training.croco_pretrain import (CroCoDataArguments, CroCoModelArguments, ProceduralTransformed,
-                                            evaluate_reconstruction, train_croco_pretrain)
+                                            evaluate_model_dir, evaluate_reconstruction, train_croco_pretrain)
 from nlv_hf.training.recipe import parse_recipe_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +54,10 @@ def test_loss_falls_and_model_saves(tmp_path):
     assert json.loads((out / "preprocessor_config.json").read_text())["crop_size"] == {"height": 32, "width": 32}
     evaluation = json.loads((out / "reconstruction_eval.json").read_text())
     assert evaluation["num_pairs"] == 4 and evaluation["loss"] > 0 and evaluation["mean_patch_loss"] > 0
+    # the same numbers from the saved folder (held-out scenes = scene_seed 1, centre crops of renders at 40)
+    again = evaluate_model_dir(str(out), num_pairs=4, render_size=40)
+    assert again["loss"] == pytest.approx(evaluation["loss"], rel=1e-5)
+    assert again["mean_patch_loss"] == pytest.approx(evaluation["mean_patch_loss"], rel=1e-5)
 
 
 def test_resume_from_checkpoint_is_exact(tmp_path):

@@ -242,6 +242,18 @@ def evaluate_reconstruction(model: CroCoForPretraining, dataset, batch_size: int
             "num_pairs": int(count)}
 
 
+def evaluate_model_dir(model_dir: str, num_pairs: int = 64, render_size: int = 144, crop_size: int | None = None,
+                       scene_seed: int = 1, batch_size: int = 16, mask_seed: int = 0) -> dict:
+    """:func:`evaluate_reconstruction` of a saved ``CroCoForPretraining`` folder on held-out procedural pairs
+    (scenes ``(scene_seed, i)``, centre crops of ``crop_size`` — the model's ``image_size`` by default — from
+    ``render_size`` renders, no colour jitter). The recipe trains on ``scene_seed=0`` and evaluates on 1."""
+    model = CroCoForPretraining.from_pretrained(model_dir)
+    crop = crop_size or model.config.image_size[0]
+    data = ProceduralTransformed(ProceduralPairDataset(num_pairs, render_size, seed=scene_seed),
+                                 CroCoPairTransform(crop, random_crop=False, color_jitter=False))
+    return evaluate_reconstruction(model, data, batch_size=batch_size, mask_seed=mask_seed)
+
+
 # -------------------------------------------------------------------------------------------------- entry point
 def train_croco_pretrain(argv: list[str] | None = None) -> dict:
     """``nlv-hf train croco-pretrain`` entry point. Returns the train metrics (plus ``reconstruction`` when
@@ -286,5 +298,5 @@ def main(argv: list[str] | None = None) -> None:
     train_croco_pretrain(argv)
 
 
-__all__ = ["CroCoDataArguments", "CroCoModelArguments", "build_datasets", "build_model", "evaluate_reconstruction",
-           "train_croco_pretrain"]
+__all__ = ["CroCoDataArguments", "CroCoModelArguments", "build_datasets", "build_model", "evaluate_model_dir",
+           "evaluate_reconstruction", "train_croco_pretrain"]
