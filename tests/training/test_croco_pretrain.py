@@ -137,12 +137,13 @@ def test_evaluate_reconstruction_against_oracle_and_constant():
     class Oracle(torch.nn.Module):  # predicts the normalised target exactly, or a constant patch
         def __init__(self, constant=None):
             super().__init__()
-            self.config, self.inner, self.constant = config, model, constant
+            self.config, self.inner, self.constant, self.seen = config, model, constant, []
 
         def patchify(self, x):
             return model.patchify(x)
 
         def forward(self, pixel_values, pixel_values_2, noise):
+            self.seen.append(pixel_values_2)
             out = model(pixel_values=pixel_values, pixel_values_2=pixel_values_2, noise=noise)
             t = model.patchify(pixel_values)
             t = (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + 1e-6) ** 0.5
@@ -155,6 +156,11 @@ def test_evaluate_reconstruction_against_oracle_and_constant():
     assert real["mean_patch_loss"] == pytest.approx(perfect["mean_patch_loss"], rel=0.2)  # other masks, same data
     again = evaluate_reconstruction(model, data, batch_size=3, mask_seed=1)
     assert again["loss"] == pytest.approx(real["loss"], rel=1e-5)  # fixed masks: independent of batching
+    paired, shifted = Oracle(), Oracle()
+    evaluate_reconstruction(paired, data, batch_size=4)
+    mismatched = evaluate_reconstruction(shifted, data, batch_size=4, mismatched_second_view=True)
+    assert mismatched["mean_patch_loss"] == pytest.approx(perfect["mean_patch_loss"])  # same targets and masks
+    assert torch.equal(torch.cat(shifted.seen), torch.cat(paired.seen).roll(-1, dims=0))  # view 2 of the next pair
     with pytest.raises(ValueError, match="non-empty"):
         evaluate_reconstruction(model, [], batch_size=2)
 

@@ -154,19 +154,23 @@ class ProceduralTransformed(torch.utils.data.Dataset):
         return self.transform(image_1, image_2, int(index))
 
 
-def build_datasets(data_args: CroCoDataArguments, seed: int = 0):
-    """(train dataset, held-out eval dataset or None) for the recipe's data arguments."""
+def build_datasets(data_args: CroCoDataArguments, seed: int = 0, training_args: TrainingArguments | None = None):
+    """(train dataset, held-out eval dataset or None) for the recipe's data arguments. With ``training_args`` the
+    pairs folder is prepared by the main process first (the others then read its cache)."""
     train_tf = CroCoPairTransform(data_args.crop_size, color_jitter=data_args.color_jitter, seed=seed)
     eval_tf = CroCoPairTransform(data_args.crop_size, random_crop=False, color_jitter=False, seed=seed)
     if data_args.data_dir is not None:
         from nlv_hf.data.croco_pairs import CroCoPairs
 
-        builder = CroCoPairs(data_dir=data_args.data_dir, cache_dir=str(Path(data_args.data_dir) / ".hf_cache")
-                             if not data_args.streaming else None)
+        builder = CroCoPairs(data_dir=data_args.data_dir)
         if data_args.streaming:
             rows = builder.as_streaming_dataset(split="train")
             return StreamingPairsDataset(rows, train_tf), None
-        builder.download_and_prepare()
+        if training_args is not None:
+            with training_args.main_process_first(desc="prepare the image pairs"):
+                builder.download_and_prepare()
+        else:
+            builder.download_and_prepare()
         splits = builder.as_dataset()
         train = PairRowsDataset(splits["train"], train_tf)
         evald = PairRowsDataset(splits["validation"], eval_tf) if "validation" in splits else None
@@ -205,28 +209,36 @@ def build_model(model_args: CroCoModelArguments, crop_size: int) -> CroCoForPret
 # -------------------------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate_reconstruction(model: CroCoForPretraining, dataset, batch_size: int = 16, mask_seed: int = 0,
-                            max_items: int | None = None) -> dict:
+                            max_items: int | None = None, mismatched_second_view: bool = False) -> dict:
     """Held-out masked reconstruction loss of ``model`` vs the mean-patch baseline, with fixed seeded masks.
 
     ``dataset`` yields ``{"pixel_values", "pixel_values_2"}``. The baseline predicts, for every hidden patch, the mean
     target patch of the whole evaluated set (an oracle constant: the best constant predictor under this loss).
-    Both use the model's loss (normalised pixels when ``config.norm_pix_loss``). Returns
-    ``{"loss", "mean_patch_loss", "ratio", "num_pairs"}`` (``ratio`` = loss / mean_patch_loss)."""
+    Both use the model's loss (normalised pixels when ``config.norm_pix_loss``). With ``mismatched_second_view`` pair
+    ``i`` is given the second view of pair ``i + 1`` (another scene): the gap to the paired loss measures how much the
+    model uses the second view. Returns ``{"loss", "mean_patch_loss", "ratio", "num_pairs"}`` (``ratio`` = loss /
+    mean_patch_loss)."""
+    count = len(dataset) if max_items is None else min(len(dataset), max_items)
+    if count == 0:
+        raise ValueError("evaluate_reconstruction needs a non-empty dataset")
+    if mismatched_second_view and count < 2:
+        raise ValueError("mismatched_second_view needs at least 2 pairs")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(mask_seed)
-    count = len(dataset) if max_items is None else min(len(dataset), max_items)
-    if count == 0:
-        raise ValueError("evaluate_reconstruction needs a non-empty dataset")
+    items = [dataset[i] for i in range(count)]
+    first = torch.stack([it["pixel_values"] for it in items])
+    second = torch.stack([it["pixel_values_2"] for it in items])
+    if mismatched_second_view:
+        second = second.roll(-1, dims=0)
+    p = model.config.patch_size
+    noise = torch.rand(count, (first.shape[-2] // p) * (first.shape[-1] // p), generator=generator)
     preds, targets, masks = [], [], []
     for start in range(0, count, batch_size):
-        items = [dataset[i] for i in range(start, min(start + batch_size, count))]
-        px = torch.stack([it["pixel_values"] for it in items]).to(device)
-        px2 = torch.stack([it["pixel_values_2"] for it in items]).to(device)
-        num_patches = (px.shape[-2] // model.config.patch_size) * (px.shape[-1] // model.config.patch_size)
-        noise = torch.rand(px.shape[0], num_patches, generator=generator).to(device)
-        out = model(pixel_values=px, pixel_values_2=px2, noise=noise)
+        px = first[start:start + batch_size].to(device)
+        px2 = second[start:start + batch_size].to(device)
+        out = model(pixel_values=px, pixel_values_2=px2, noise=noise[start:start + batch_size].to(device))
         target = model.patchify(px).float()
         if model.config.norm_pix_loss:
             target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
@@ -243,7 +255,8 @@ def evaluate_reconstruction(model: CroCoForPretraining, dataset, batch_size: int
 
 
 def evaluate_model_dir(model_dir: str, num_pairs: int = 64, render_size: int = 144, crop_size: int | None = None,
-                       scene_seed: int = 1, batch_size: int = 16, mask_seed: int = 0) -> dict:
+                       scene_seed: int = 1, batch_size: int = 16, mask_seed: int = 0,
+                       mismatched_second_view: bool = False) -> dict:
     """:func:`evaluate_reconstruction` of a saved ``CroCoForPretraining`` folder on held-out procedural pairs
     (scenes ``(scene_seed, i)``, centre crops of ``crop_size`` — the model's ``image_size`` by default — from
     ``render_size`` renders, no colour jitter). The recipe trains on ``scene_seed=0`` and evaluates on 1."""
@@ -251,7 +264,8 @@ def evaluate_model_dir(model_dir: str, num_pairs: int = 64, render_size: int = 1
     crop = crop_size or model.config.image_size[0]
     data = ProceduralTransformed(ProceduralPairDataset(num_pairs, render_size, seed=scene_seed),
                                  CroCoPairTransform(crop, random_crop=False, color_jitter=False))
-    return evaluate_reconstruction(model, data, batch_size=batch_size, mask_seed=mask_seed)
+    return evaluate_reconstruction(model, data, batch_size=batch_size, mask_seed=mask_seed,
+                                   mismatched_second_view=mismatched_second_view)
 
 
 # -------------------------------------------------------------------------------------------------- entry point
@@ -279,7 +293,7 @@ def _train(model_args, data_args, training_args, explicit) -> dict:
         training_args.learning_rate = data_args.base_learning_rate * global_batch / 256
     set_seed(training_args.seed)
     model = build_model(model_args, data_args.crop_size)
-    train_dataset, eval_dataset = build_datasets(data_args, seed=training_args.seed)
+    train_dataset, eval_dataset = build_datasets(data_args, seed=training_args.seed, training_args=training_args)
     trainer_eval = None if training_args.eval_strategy == "no" else eval_dataset
     trainer = build_trainer(model, training_args, train_dataset, eval_dataset=trainer_eval)
     processor = CroCoImageProcessor(size={"shortest_edge": data_args.crop_size},
