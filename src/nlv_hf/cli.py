@@ -19,7 +19,9 @@ CONVERTERS = {
 }
 
 # recipe name -> ``fn(argv: list[str]) -> None`` (HfArgumentParser-based training entry points)
-TRAIN_RECIPES: dict[str, str] = {}
+TRAIN_RECIPES: dict[str, str] = {
+    "croco-pretrain": "nlv_hf.training.croco_pretrain:main",
+}
 
 # other commands that take their own argv: name -> ``fn(argv)``
 COMMANDS: dict[str, str] = {
