@@ -89,6 +89,8 @@ def test_config_file_defaults_and_learning_rate_rule(tmp_path):
     assert training_args.per_device_train_batch_size == 16 and training_args.max_steps == 5  # CLI wins
     assert training_args.adam_beta2 == 0.95
     assert {"crop_size", "max_steps", "output_dir"} <= explicit and "learning_rate" not in explicit
+    _, explicit = parse_recipe_args(types, ["--learning-rate=1e-3", "--no_norm_pix_loss"])
+    assert {"learning_rate", "norm_pix_loss"} <= explicit
     # the recipe's upstream defaults
     from nlv_hf.training.croco_pretrain import RECIPE_DEFAULTS
 
