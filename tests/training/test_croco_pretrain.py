@@ -31,6 +31,15 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest on one thread, and a shared 2-core box does not thrash."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _losses(output_dir, key="loss"):
     state = json.loads(Path(output_dir, "trainer_state.json").read_text())
     return {entry["step"]: entry[key] for entry in state["log_history"] if key in entry}
