@@ -31,6 +31,15 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest on one thread, and a shared 2-core box does not thrash."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _losses(output_dir, key="loss"):
     state = json.loads(Path(output_dir, "trainer_state.json").read_text())
     return {entry["step"]: entry[key] for entry in state["log_history"] if key in entry}
@@ -89,6 +98,18 @@ def test_config_file_defaults_and_learning_rate_rule(tmp_path):
     assert training_args.per_device_train_batch_size == 16 and training_args.max_steps == 5  # CLI wins
     assert training_args.adam_beta2 == 0.95
     assert {"crop_size", "max_steps", "output_dir"} <= explicit and "learning_rate" not in explicit
+    _, explicit = parse_recipe_args(types, ["--learning-rate=1e-3", "--no_norm_pix_loss"])
+    assert {"learning_rate", "norm_pix_loss"} <= explicit
+    # the recipe's upstream defaults
+    from nlv_hf.training.croco_pretrain import RECIPE_DEFAULTS
+
+    (model_args, data_args, training_args), _ = parse_recipe_args(types, ["--output_dir", str(tmp_path)],
+                                                                  defaults=RECIPE_DEFAULTS)
+    assert (model_args.mask_ratio, model_args.norm_pix_loss, data_args.crop_size) == (0.9, True, 224)
+    assert (training_args.adam_beta1, training_args.adam_beta2, training_args.weight_decay) == (0.9, 0.95, 0.05)
+    assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.1
+    scheduler_args = training_args.lr_scheduler_kwargs
+    assert scheduler_args["num_cycles"] == pytest.approx(360 / 1520)
     (tmp_path / "bad.json").write_text(json.dumps({"crop_sise": 32}))
     with pytest.raises(ValueError, match="crop_sise"):
         parse_recipe_args(types, ["--config", str(tmp_path / "bad.json")])

@@ -1,1 +1,8 @@
-"""Data utilities: file formats, visualisation, procedural data generators and dataset-builder helpers."""
+"""Data: file formats, visualisation, procedural generators (multi-view pairs, stereo/flow pairs, Anny people), pair
+augmentations and dataset-builder helpers shared by tests, demos and training."""
+
+from .augment import CroCoPairTransform
+from .multiview import MultiViewPair, ProceduralPairDataset, render_multiview_pair, render_pair, reproject
+
+__all__ = ["CroCoPairTransform", "MultiViewPair", "ProceduralPairDataset", "render_multiview_pair", "render_pair",
+           "reproject"]

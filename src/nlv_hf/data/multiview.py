@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch.utils.data
 
 ROOM_X, ROOM_Y, ROOM_Z = 4.0, 3.0, 5.0
 LATTICE = 8  # colour lattice cells per texture (value noise), wrapped
@@ -295,7 +296,7 @@ def write_example_pairs(out_dir, seeds, size=128, render_size=None, prefix: str 
     return written
 
 
-class ProceduralPairDataset:
+class ProceduralPairDataset(torch.utils.data.Dataset):
     """A map-style ``torch.utils.data.Dataset`` of procedural pairs: item ``i`` is the scene with seed
     ``(seed, i)``, so two datasets with different ``seed`` never share a scene (use one seed for training and another
     for held-out evaluation).

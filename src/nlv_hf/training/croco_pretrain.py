@@ -3,9 +3,11 @@
 Upstream ``pretrain.py`` defaults are the defaults here: ``CroCoNet()`` (ViT-B encoder, small decoder, cosine position
 embeddings; pass ``--pos_embed RoPE100`` for CroCo v2), mask ratio 0.9, normalised-pixel loss, AdamW with betas
 (0.9, 0.95) and weight decay 0.05 (none on biases and norms), learning rate ``base_learning_rate × global batch /
-256`` with ``base_learning_rate = 1.5e-4``, linear warm-up over 5 % of the steps (upstream: 40 of 800 epochs) then
-cosine decay, batch 64 per device, 224×224 independent random crops of each image and independent colour jitter
-(brightness/contrast/saturation in [0.6, 1.4]).
+256`` with ``base_learning_rate = 1.5e-4``, 400 epochs with a linear warm-up over the first 10 % (upstream: 40
+epochs) then the first part of a cosine: upstream's cosine is 800 epochs long and training stops at 400, which is
+``lr_scheduler_kwargs={"num_cycles": (400 - 40) / (2 * (800 - 40))}`` here (the learning rate ends at 54 % of its
+peak; pass ``'{"num_cycles": 0.5}'`` for a full decay to 0), batch 64 per device, 224×224 independent random crops
+of each image and independent colour jitter (brightness/contrast/saturation in [0.6, 1.4]).
 
 Data: procedural multi-view pairs (:mod:`nlv_hf.data.multiview`) by default, or image pairs in the upstream on-disk
 format from ``--data_dir`` (read with the ``croco_pairs`` builder; ``--streaming`` reads them lazily).
@@ -22,11 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import TrainingArguments, set_seed
 
@@ -47,7 +47,8 @@ RECIPE_DEFAULTS = {
     "adam_beta2": 0.95,
     "weight_decay": 0.05,
     "lr_scheduler_type": "cosine",
-    "warmup_steps": 0.05,
+    "lr_scheduler_kwargs": {"num_cycles": (400 - 40) / (2 * (800 - 40))},  # cosine over 800 epochs, stop at 400
+    "warmup_steps": 0.1,  # 40 of the 400 epochs trained
     "num_train_epochs": 400,
     "save_total_limit": 2,
     "logging_steps": 20,

@@ -67,7 +67,7 @@ def parse_recipe_args(dataclass_types, argv: list[str] | None, defaults: dict[st
     explicit = set(file_values)
     for token in rest:
         if token.startswith("--"):
-            name = token[2:].split("=", 1)[0]
+            name = token[2:].split("=", 1)[0].replace("-", "_")  # --learning-rate is an alias of --learning_rate
             explicit.add(name[3:] if name.startswith("no_") and name[3:] in dests else name)
     parsed = parser.parse_args_into_dataclasses(args=rest + (["--config", known.config] if known.config else []),
                                                 return_remaining_strings=False)
