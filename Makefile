@@ -27,7 +27,7 @@ install-demo: venv
 	$(PIP) install -q "$(TORCH)" -e ".[demo]"
 
 test: install-test
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 demo: install-demo
 	$(VENV)/bin/nlv-hf demo
