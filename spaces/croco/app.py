@@ -13,6 +13,7 @@ or a Hub id), the ``NLV_CROCO_CHECKPOINT`` environment variable, then the small 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -74,6 +75,17 @@ def example_pairs(folder: str | os.PathLike | None = None) -> list[list[str]]:
     return pairs
 
 
+def held_out_note(source) -> str:
+    """The measured held-out reconstruction of a weights folder (``reconstruction_eval.json``, written by
+    ``nlv-hf train croco-pretrain``), as a sentence for the page; empty when the folder has none."""
+    path = Path(str(source)) / "reconstruction_eval.json"
+    if not path.is_file():
+        return ""
+    result = json.loads(path.read_text())
+    return (f" Measured on {result['num_pairs']} held-out procedural pairs: masked loss {result['loss']:.3f} vs "
+            f"{result['mean_patch_loss']:.3f} for the best constant (mean) patch.")
+
+
 def build_demo(checkpoint: str | os.PathLike | None = None, examples_dir: str | os.PathLike | None = None
                ) -> gr.Blocks:
     """Build the Space. ``checkpoint``: converted folder, official ``.pth`` or Hub id (see module docstring)."""
@@ -85,7 +97,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None, examples_dir: str | 
         shipped = Path(source).resolve() == DEFAULT_WEIGHTS.resolve()
         origin = ("the small model shipped with this Space (trained by nlv_hf on procedural pairs; see "
                   "`weights/TRAINING.md`), not an official checkpoint" if shipped else "user-supplied checkpoint")
-        weights_text = f"**Weights:** {loaded.description} — {origin}."
+        weights_text = f"**Weights:** {loaded.description} — {origin}." + held_out_note(source)
         default_ratio = float(loaded.model.config.mask_ratio)
     else:
         weights_text = NO_WEIGHTS

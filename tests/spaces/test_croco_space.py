@@ -188,3 +188,18 @@ def test_demo_command_line(monkeypatch):
     monkeypatch.setattr("gradio.Blocks.launch", lambda self, **kw: launched.update(kw))
     main(["demo", "--only", "croco", "--port", "7999"])
     assert launched["server_name"] == "127.0.0.1" and launched["server_port"] == 7999
+
+
+def test_page_quotes_the_measured_held_out_loss(croco_app, tiny_checkpoint, tmp_path):
+    import json
+
+    assert croco_app.held_out_note(tiny_checkpoint) == ""  # no measurement: nothing claimed
+    (tmp_path / "reconstruction_eval.json").write_text(
+        json.dumps({"loss": 0.5, "mean_patch_loss": 0.9, "ratio": 0.55, "num_pairs": 8}))
+    assert croco_app.held_out_note(tmp_path) == (
+        " Measured on 8 held-out procedural pairs: masked loss 0.500 vs 0.900 for the best constant (mean) patch.")
+    shipped = croco_app.DEFAULT_WEIGHTS / "reconstruction_eval.json"
+    if shipped.is_file():
+        result = json.loads(shipped.read_text())
+        assert f"{result['loss']:.3f}" in croco_app.held_out_note(croco_app.DEFAULT_WEIGHTS)
+        assert result["loss"] < result["mean_patch_loss"]
