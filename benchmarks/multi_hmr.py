@@ -268,8 +268,8 @@ def profile_summary(results: list[dict]) -> list[str]:
             continue
         order = sorted(r["stages_share"].items(), key=lambda kv: -kv[1])
         parts = ", ".join(f"{name} {100 * share:.0f}% ({r['stages_ms'][name]:.0f} ms)" for name, share in order)
-        lines.append(f"{r['config']} {r['image_size']}px {r['dtype']} {r['attn_implementation']}: "
-                     f"{r['latency_ms']:.0f} ms = {parts}")
+        lines.append(f"{r['config']} {r['image_size']}px {r['dtype']} {r['attn_implementation']}: timed median "
+                     f"{r['latency_ms']:.0f} ms; profiled runs {sum(r['stages_ms'].values()):.0f} ms = {parts}")
     return lines
 
 
