@@ -76,3 +76,8 @@ def test_committed_cpu_results():
     assert all(set(r["stages_share"]) == {"preprocess", "backbone", "head", "body_model", "postprocess"}
                for r in results)
     assert payload["profile_summary"]
+    # the ViT-S / ViT-B 672 px model cards quote these numbers
+    for stem, config in (("multi-hmr-672-s", "vits"), ("multi-hmr-672-b", "vitb")):
+        card = (BENCH.parent / "model_cards" / f"{stem}.md").read_text(encoding="utf-8")
+        row = next(r for r in results if (r["config"], r["image_size"]) == (config, 672))
+        assert f"{row['latency_ms'] / 1000:.1f} s per image" in card and committed[-1].name in card
