@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # CPU set (batch 1), plus the GPU matrix when CUDA is available
     python benchmarks/run.py --device cuda --batch-size 64
     python benchmarks/run.py --device cpu --configs vitb_smalldecoder --iters 3
+    python benchmarks/run.py --suite multi_hmr --device cuda   # Multi-HMR full inference (GPU matrix) only
 
 ``make bench`` runs it with the defaults.
 """
@@ -25,6 +26,7 @@ except ImportError:  # running from a clone without installing the package
 import torch  # noqa: E402
 
 import croco  # noqa: E402
+import multi_hmr  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -77,19 +79,33 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default=None, help="free text stored in the JSON (e.g. what else ran)")
+    parser.add_argument("--suite", nargs="+", choices=["croco", "multi_hmr"], default=["croco", "multi_hmr"],
+                        help="which benchmarks to run (default: all)")
+    parser.add_argument("--multi-hmr-configs", nargs="+", choices=sorted(multi_hmr.CONFIGS),
+                        default=sorted(multi_hmr.CONFIGS), help="multi_hmr backbones (CPU runs ViT-S and ViT-B only)")
+    parser.add_argument("--profiler-top", type=int, default=0, help="multi_hmr: also list the N top operators")
     args = parser.parse_args(argv)
     configs = {name: croco.CONFIGS[name] for name in args.configs}
     written = []
-    if args.device in ("auto", "cpu"):
-        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters,
-                           note=args.note))
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available on this machine")
-    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+    cpu = args.device in ("auto", "cpu")
+    gpu = args.device in ("auto", "cuda") and torch.cuda.is_available()
+    if "croco" in args.suite and cpu:
+        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters,
+                           note=args.note))
+    if "croco" in args.suite and gpu:
         written.append(run("cuda", configs, croco.gpu_cases(args.configs, args.batch_size), args.out,
                            args.warmup, args.iters, note=args.note))
+    mhr_configs = {name: multi_hmr.CONFIGS[name] for name in args.multi_hmr_configs}
+    if "multi_hmr" in args.suite and cpu:
+        small = [name for name in ("vits", "vitb") if name in mhr_configs]
+        written.append(multi_hmr.run("cpu", mhr_configs, multi_hmr.cpu_cases(small), args.out, args.warmup,
+                                     args.iters, note=args.note, profiler_top=args.profiler_top))
+    if "multi_hmr" in args.suite and gpu:
+        written.append(multi_hmr.run("cuda", mhr_configs, multi_hmr.gpu_cases(args.multi_hmr_configs), args.out,
+                                     args.warmup, args.iters, note=args.note, profiler_top=args.profiler_top))
     return written
-
 
 if __name__ == "__main__":
     main()
