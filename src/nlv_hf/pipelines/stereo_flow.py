@@ -213,11 +213,23 @@ class StereoFlowPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str, **kwargs):
-        """Load a converted/exported model folder (or Hub id) and its image processor."""
+        """Load a converted/exported model folder (or Hub id) and its image processor, or an official checkpoint
+        (``crocostereo*.pth`` / ``crocoflow*.pth``, path or URL; converted once into the nlv_hf cache)."""
         from transformers import AutoImageProcessor, AutoModel
 
         import nlv_hf  # noqa: F401  (registers the Auto classes)
 
+        text = str(path)
+        if text.endswith((".pth", ".pt")) or text.startswith(("http://", "https://")):
+            from nlv_hf.models.croco.convert_croco_stereo_flow_original import load_original
+            from nlv_hf.models.croco.modeling_croco_stereo_flow import CroCoForOpticalFlow, CroCoForStereoMatching
+
+            name = text.rsplit("/", 1)[-1].lower()
+            known = {"crocostereo": CroCoForStereoMatching, "crocoflow": CroCoForOpticalFlow}
+            model_cls = next((c for prefix, c in known.items() if name.startswith(prefix)), None)
+            # official names tell the task (cached conversion); any other file: the converter reads args.task
+            model = model_cls.from_original(text) if model_cls is not None else load_original(text)
+            return cls(model, None, **kwargs)
         model = AutoModel.from_pretrained(path)
         try:
             processor = AutoImageProcessor.from_pretrained(path)
