@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # CPU set (batch 1), plus the GPU matrix when CUDA is available
     python benchmarks/run.py --device cuda --batch-size 64
     python benchmarks/run.py --device cpu --configs vitb_smalldecoder --iters 3
+    python benchmarks/run.py --suite croco_stereo_flow --device cuda   # full-HD tiled stereo latency only
 
 ``make bench`` runs it with the defaults.
 """
@@ -25,6 +26,7 @@ except ImportError:  # running from a clone without installing the package
 import torch  # noqa: E402
 
 import croco  # noqa: E402
+import croco_stereo_flow  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -77,17 +79,30 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default=None, help="free text stored in the JSON (e.g. what else ran)")
+    parser.add_argument("--suite", nargs="+", choices=["croco", "croco_stereo_flow"],
+                        default=["croco", "croco_stereo_flow"], help="which benchmarks to run (default: all)")
+    parser.add_argument("--tile-batch-size", type=int, default=8,
+                        help="croco_stereo_flow on GPU: windows per forward pass (56 windows per full-HD pair)")
     args = parser.parse_args(argv)
     configs = {name: croco.CONFIGS[name] for name in args.configs}
     written = []
-    if args.device in ("auto", "cpu"):
-        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters,
-                           note=args.note))
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available on this machine")
-    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+    cpu = args.device in ("auto", "cpu")
+    gpu = args.device in ("auto", "cuda") and torch.cuda.is_available()
+    if "croco" in args.suite and cpu:
+        written.append(run("cpu", configs, croco.cpu_cases(args.configs), args.out, args.warmup, args.iters,
+                           note=args.note))
+    if "croco" in args.suite and gpu:
         written.append(run("cuda", configs, croco.gpu_cases(args.configs, args.batch_size), args.out,
                            args.warmup, args.iters, note=args.note))
+    stereo = croco_stereo_flow
+    if "croco_stereo_flow" in args.suite and cpu:
+        written.append(stereo.run("cpu", stereo.CONFIGS, stereo.cpu_cases(), args.out, warmup=1,
+                                  iters=min(args.iters, 2), note=args.note))
+    if "croco_stereo_flow" in args.suite and gpu:
+        written.append(stereo.run("cuda", stereo.CONFIGS, stereo.gpu_cases(tile_batch_size=args.tile_batch_size),
+                                  args.out, args.warmup, args.iters, note=args.note))
     return written
 
 
