@@ -131,9 +131,16 @@ class LoadedModel:
 def describe(model, source: str) -> str:
     config = model.config
     params = sum(p.numel() for p in model.parameters())
-    shipped = Path(source).resolve().parent == DEFAULT_WEIGHTS.resolve()
-    origin = ("the small model shipped with this Space (trained by nlv_hf on procedural pairs; see "
-              "`weights/TRAINING.md`), not an official checkpoint" if shipped else "user-supplied checkpoint")
+    from nlv_hf.models.croco.cards_croco_stereo_flow import RELEASES
+
+    name = str(source).rsplit("/", 1)[-1]
+    if Path(source).resolve().parent == DEFAULT_WEIGHTS.resolve():
+        origin = ("the small model shipped with this Space (trained by nlv_hf on procedural pairs; see the notes in "
+                  "`weights/`), not an official checkpoint")
+    elif name in RELEASES:
+        origin = f"official NAVER LABS Europe checkpoint ({RELEASES[name].purpose})"
+    else:
+        origin = "user-supplied checkpoint"
     return (f"{'CroCo-Stereo' if config.task == 'stereo' else 'CroCo-Flow'} ({type(model).__name__}, "
             f"encoder {config.encoder_hidden_size}×{config.encoder_num_hidden_layers}, decoder "
             f"{config.decoder_hidden_size}×{config.decoder_num_hidden_layers}, {params:,} parameters, tiles of "

@@ -102,6 +102,9 @@ def test_handler_colour_codes_the_pipeline_output(app, tiny_weights, small_pair)
     assert set(loaded) == {"stereo", "flow"}
     assert "CroCo-Stereo (CroCoForStereoMatching" in loaded["stereo"].description
     assert "tiles of 64×96" in loaded["stereo"].description and str(tiny_weights / "stereo") in loaded["stereo"].description
+    assert "user-supplied checkpoint" in loaded["stereo"].description
+    assert "official NAVER LABS Europe checkpoint (the model of the ETH3D submission" in app.describe(
+        loaded["stereo"].pipeline.model, "/models/crocostereo_eth3d.pth")
     left, right = (_array(p) for p in small_pair)
     picture, confidence, info = app.estimate(loaded, left, right, "stereo")
     expected = loaded["stereo"].pipeline(left, right)
