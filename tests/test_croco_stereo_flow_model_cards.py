@@ -16,7 +16,8 @@ import yaml
 
 from nlv_hf.hub import export_model, populate_hf_cache
 from nlv_hf.models.croco import CroCoFlowConfig, CroCoForOpticalFlow, CroCoForStereoMatching, CroCoStereoConfig
-from nlv_hf.models.croco.cards_croco_stereo_flow import MEASURED, RELEASES, converted_card, release_card
+from nlv_hf.models.croco.cards_croco_stereo_flow import (BENCHMARK_JSON, MEASURED, RELEASES, converted_card,
+                                                         release_card)
 from nlv_hf.models.croco.image_processing_croco import CroCoImageProcessor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,8 @@ def test_one_card_per_release_with_checked_facts(fixtures_root):
         assert f"`{MEASURED[task]['fixture']}`" in body
         assert "CC BY-NC-SA 4.0" in body and "non-commercial" in body
         assert f'repo = "naver/{path.stem}"' in body
+        if BENCHMARK_JSON in body:  # a benchmark file a card names is committed
+            assert json.loads((ROOT / BENCHMARK_JSON).read_text())["benchmark"] == "croco_stereo_flow"
 
 
 def test_cards_are_the_generators_output():
