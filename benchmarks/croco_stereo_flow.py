@@ -77,8 +77,8 @@ def gpu_cases(configs=("vitl_base_stereo",), tile_batch_size: int = 8) -> list[C
 
 
 def cpu_cases() -> list[Case]:
-    """Reduced CPU setting (minutes on a shared 2-core machine): ViT-B/Small stereo with windows of about half the released
-    crop (192×352) on a 480×270 pair (full HD / 4 per side), overlap 0.3: 2×2 windows in one forward pass."""
+    """Reduced CPU setting (minutes on a shared 2-core machine): ViT-B/Small stereo with windows of about half the
+    released crop (192×352) on a 480×270 pair (full HD / 4 per side), overlap 0.3: 2×2 windows in one forward pass."""
     return [Case("vitb_small_stereo", "float32", attn, False, 4, (270, 480), (192, 352), 0.3)
             for attn in ("eager", "sdpa")]
 
@@ -171,7 +171,6 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
     target = TARGET_MS.get(device.type)
     out["target_ms"] = target if case.dtype == "bfloat16" else None
     out["meets_target"] = (out["ms_per_pair"] <= target) if out["target_ms"] else None
-    del model, forward
     return out
 
 

@@ -239,7 +239,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None, stereo_checkpoint=No
                examples_dir: str | os.PathLike | None = None) -> gr.Blocks:
     """Build the Space (weights: see the module docstring)."""
     loaded = load_models(resolve_checkpoints(checkpoint, stereo_checkpoint, flow_checkpoint))
-    lines = [f"- **{task}:** {loaded[task].description}." if task in loaded else f"- **{task}:** {no_weights_text(task)}."
+    lines = [f"- **{task}:** {loaded[task].description if task in loaded else no_weights_text(task)}."
              for task in TASKS]
     weights_text = "**Weights:**\n" + "\n".join(lines)
     available = [task for task in TASKS if task in loaded] or list(TASKS)

@@ -101,7 +101,8 @@ def test_handler_colour_codes_the_pipeline_output(app, tiny_weights, small_pair)
     loaded = app.load_models(app.resolve_checkpoints(tiny_weights), device="cpu")
     assert set(loaded) == {"stereo", "flow"}
     assert "CroCo-Stereo (CroCoForStereoMatching" in loaded["stereo"].description
-    assert "tiles of 64×96" in loaded["stereo"].description and str(tiny_weights / "stereo") in loaded["stereo"].description
+    description = loaded["stereo"].description
+    assert "tiles of 64×96" in description and str(tiny_weights / "stereo") in description
     assert "user-supplied checkpoint" in loaded["stereo"].description
     assert "official NAVER LABS Europe checkpoint (the model of the ETH3D submission" in app.describe(
         loaded["stereo"].pipeline.model, "/models/crocostereo_eth3d.pth")
