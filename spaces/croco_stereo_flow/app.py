@@ -92,9 +92,7 @@ def task_of(source: str | os.PathLike) -> str:
             args = safe_load_checkpoint(text).get("args")
             task = args.get("task") if isinstance(args, dict) else getattr(args, "task", None)
     else:
-        from transformers import AutoConfig
-
-        import nlv_hf  # noqa: F401
+        from transformers import AutoConfig  # nlv_hf (imported above) registered the CroCo configs
 
         task = MODEL_TYPES.get(getattr(AutoConfig.from_pretrained(text), "model_type", ""))
     if task not in TASKS:
