@@ -197,3 +197,29 @@ def test_browser_upload_run_screenshot(app, tiny_weights, small_pair, examples, 
         assert page.external_requests == [], f"the page tried to reach the internet: {page.external_requests}"
     assert (shown["width"], shown["height"]) == (WIDTH, HEIGHT), reason
     assert info.startswith(f"stereo: {WIDTH}×{HEIGHT} px")
+
+
+def test_official_checkpoint_files_load_by_name_or_stored_task(app, fixtures_root, tmp_path, monkeypatch, small_pair):
+    """An official ``crocostereo*.pth`` (the released file layout, built from the golden fixture) is converted on the
+    fly and cached; a file with another name gets its task from the stored ``args.task``."""
+    import argparse
+
+    from fixture_utils import Fixture
+
+    monkeypatch.setenv("NLV_HF_CACHE", str(tmp_path / "cache"))
+    fx = Fixture(fixtures_root / "croco_stereo")
+    args = argparse.Namespace(task="stereo", croco_args=dict(fx.kwargs), crop=fx.meta["tiled_pred"]["crop"],
+                              criterion="LaplacianLossBounded2()", tile_conf_mode=fx.meta["tiled_pred"]["conf_mode"])
+    ckpt = {"model": dict(fx.state_dict), "args": args, "epoch": 0}
+    torch.save(ckpt, tmp_path / "crocostereo.pth")
+    torch.save(ckpt, tmp_path / "my_run.pth")
+    assert app.task_of(tmp_path / "my_run.pth") == "stereo"
+    assert app.resolve_checkpoints(tmp_path / "my_run.pth")["stereo"] == str(tmp_path / "my_run.pth")
+    loaded = app.load_models({"stereo": str(tmp_path / "crocostereo.pth"), "flow": None}, device="cpu")
+    assert "official NAVER LABS Europe checkpoint (the main CroCo-Stereo model" in loaded["stereo"].description
+    assert any((tmp_path / "cache" / "converted" / "croco_stereo_flow").iterdir())  # converted once, cached
+    left, right = (_array(p) for p in small_pair)
+    picture, _, info = app.estimate(loaded, left, right, "stereo", overlap=0.0)
+    assert picture.shape == (HEIGHT, WIDTH, 3) and info.startswith("stereo:")
+    with pytest.raises(ValueError, match="holds a stereo model"):
+        app.load_models({"flow": str(tmp_path / "my_run.pth")})
