@@ -4,6 +4,7 @@
     python benchmarks/run.py --device cuda --batch-size 64
     python benchmarks/run.py --device cpu --configs vitb_smalldecoder --iters 3
     python benchmarks/run.py --suite multi_hmr --device cuda   # Multi-HMR full inference (GPU matrix) only
+    python benchmarks/run.py --suite croco_stereo_flow --device cuda   # full-HD tiled stereo latency only
 
 ``make bench`` runs it with the defaults.
 """
@@ -26,6 +27,7 @@ except ImportError:  # running from a clone without installing the package
 import torch  # noqa: E402
 
 import croco  # noqa: E402
+import croco_stereo_flow  # noqa: E402
 import multi_hmr  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -79,11 +81,13 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default=None, help="free text stored in the JSON (e.g. what else ran)")
-    parser.add_argument("--suite", nargs="+", choices=["croco", "multi_hmr"], default=["croco", "multi_hmr"],
-                        help="which benchmarks to run (default: all)")
+    parser.add_argument("--suite", nargs="+", choices=["croco", "croco_stereo_flow", "multi_hmr"],
+                        default=["croco", "croco_stereo_flow", "multi_hmr"], help="which benchmarks to run (default: all)")
     parser.add_argument("--multi-hmr-configs", nargs="+", choices=sorted(multi_hmr.CONFIGS),
                         default=sorted(multi_hmr.CONFIGS), help="multi_hmr backbones (CPU runs ViT-S and ViT-B only)")
     parser.add_argument("--profiler-top", type=int, default=0, help="multi_hmr: also list the N top operators")
+    parser.add_argument("--tile-batch-size", type=int, default=8,
+                        help="croco_stereo_flow on GPU: windows per forward pass (56 windows per full-HD pair)")
     args = parser.parse_args(argv)
     configs = {name: croco.CONFIGS[name] for name in args.configs}
     written = []
@@ -105,7 +109,15 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if "multi_hmr" in args.suite and gpu:
         written.append(multi_hmr.run("cuda", mhr_configs, multi_hmr.gpu_cases(args.multi_hmr_configs), args.out,
                                      args.warmup, args.iters, note=args.note, profiler_top=args.profiler_top))
+    stereo = croco_stereo_flow
+    if "croco_stereo_flow" in args.suite and cpu:
+        written.append(stereo.run("cpu", stereo.CONFIGS, stereo.cpu_cases(), args.out, warmup=1,
+                                  iters=min(args.iters, 2), note=args.note))
+    if "croco_stereo_flow" in args.suite and gpu:
+        written.append(stereo.run("cuda", stereo.CONFIGS, stereo.gpu_cases(tile_batch_size=args.tile_batch_size),
+                                  args.out, args.warmup, args.iters, note=args.note))
     return written
+
 
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ ground-truth pixel are left out of the mean tile loss (upstream's mean becomes N
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -91,7 +92,8 @@ def _check_inputs(pixel_values, pixel_values_2, labels, channels):
 @torch.no_grad()
 def tiled_prediction(model, pixel_values: torch.Tensor, pixel_values_2: torch.Tensor,
                      labels: torch.Tensor | None = None, overlap: float | None = None, tile_batch_size: int = 4,
-                     conf_mode: str | None = None, crop_size: tuple[int, int] | None = None) -> TiledPrediction:
+                     conf_mode: str | None = None, crop_size: tuple[int, int] | None = None,
+                     stage_timer=None) -> TiledPrediction:
     """Predict disparity / flow for normalised images of any size (B×3×H×W) by tiling at ``crop_size``.
 
     Args:
@@ -100,7 +102,10 @@ def tiled_prediction(model, pixel_values: torch.Tensor, pixel_values_2: torch.Te
         labels: optional B×C×H×W ground truth (non-finite = invalid) for the mean window loss.
         overlap / conf_mode / crop_size: default to ``config.tile_overlap`` / ``tile_conf_mode`` / ``crop_size``.
         tile_batch_size: windows per forward pass (memory vs speed); each pass sees ``tile_batch_size × B`` crops.
+        stage_timer: optional callable ``stage_timer(name)`` returning a context manager, entered around each stage
+            ("resize", "windowing", "forward", "blending", "loss"), e.g. to time them (benchmarks/croco_stereo_flow.py).
     """
+    stage = stage_timer or (lambda name: contextlib.nullcontext())
     config = model.config
     channels = config.task_channels
     _check_inputs(pixel_values, pixel_values_2, labels, channels)
@@ -115,63 +120,73 @@ def tiled_prediction(model, pixel_values: torch.Tensor, pixel_values_2: torch.Te
     img1, img2 = pixel_values, pixel_values_2
     resized = height < win_h or width < win_w
     if resized:
-        factor = max(win_w / width, win_h / height)
-        new_size = (max(win_h, round(height * factor)), max(win_w, round(width * factor)))
-        img1 = F.interpolate(img1, size=new_size, mode="bicubic", align_corners=False)
-        img2 = F.interpolate(img2, size=new_size, mode="bicubic", align_corners=False)
-        if labels is not None:
-            labels = _resize_dense(labels.float(), new_size)
-        height, width = new_size
+        with stage("resize"):
+            factor = max(win_w / width, win_h / height)
+            new_size = (max(win_h, round(height * factor)), max(win_w, round(width * factor)))
+            img1 = F.interpolate(img1, size=new_size, mode="bicubic", align_corners=False)
+            img2 = F.interpolate(img2, size=new_size, mode="bicubic", align_corners=False)
+            if labels is not None:
+                labels = _resize_dense(labels.float(), new_size)
+            height, width = new_size
 
-    tiles = [(y, x) for y in window_offsets(height, win_h, overlap) for x in window_offsets(width, win_w, overlap)]
-    device = img1.device
-    dtype = next(model.parameters()).dtype
-    accu_pred = torch.zeros(batch, channels, height * width, device=device)
-    accu_weight = torch.full((batch, height * width), 1e-16, device=device)
-    accu_conf = torch.zeros(batch, height * width, device=device)
-    rows_base = torch.arange(win_h, device=device)
-    cols_base = torch.arange(win_w, device=device)
+    with stage("windowing"):
+        tiles = [(y, x) for y in window_offsets(height, win_h, overlap)
+                 for x in window_offsets(width, win_w, overlap)]
+        device = img1.device
+        dtype = next(model.parameters()).dtype
+        accu_pred = torch.zeros(batch, channels, height * width, device=device)
+        accu_weight = torch.full((batch, height * width), 1e-16, device=device)
+        accu_conf = torch.zeros(batch, height * width, device=device)
+        rows_base = torch.arange(win_h, device=device)
+        cols_base = torch.arange(win_w, device=device)
     tile_loss_sum, tile_loss_count = [], []
     for start in range(0, len(tiles), tile_batch_size):
-        chunk = torch.tensor(tiles[start:start + tile_batch_size], device=device)
-        num = chunk.shape[0]
-        rows = (chunk[:, 0, None] + rows_base)[:, :, None]  # T×h×1
-        cols = (chunk[:, 1, None] + cols_base)[:, None, :]  # T×1×w
+        with stage("windowing"):
+            chunk = torch.tensor(tiles[start:start + tile_batch_size], device=device)
+            num = chunk.shape[0]
+            rows = (chunk[:, 0, None] + rows_base)[:, :, None]  # T×h×1
+            cols = (chunk[:, 1, None] + cols_base)[:, None, :]  # T×1×w
 
-        def crops(images):  # B×C×H×W -> (T·B)×C×h×w, window-major
-            out = images[:, :, rows, cols]  # B×C×T×h×w
-            return out.permute(2, 0, 1, 3, 4).reshape(num * batch, images.shape[1], win_h, win_w)
+            def crops(images):  # B×C×H×W -> (T·B)×C×h×w, window-major
+                out = images[:, :, rows, cols]  # B×C×T×h×w
+                return out.permute(2, 0, 1, 3, 4).reshape(num * batch, images.shape[1], win_h, win_w)
 
-        logits = model(crops(img1).to(dtype), crops(img2).to(dtype)).logits.float()
-        logits = logits.view(num, batch, -1, win_h, win_w)
-        pred = logits[:, :, :channels]
-        conf = logits[:, :, channels] if config.with_confidence else torch.zeros_like(logits[:, :, 0])
-        weight = _tile_weights(conf, conf_mode) if config.with_confidence else torch.ones_like(conf)
-        index = (rows * width + cols).reshape(-1)  # T·h·w flat pixel indices
+            crops_1, crops_2 = crops(img1).to(dtype), crops(img2).to(dtype)
+        with stage("forward"):
+            logits = model(crops_1, crops_2).logits.float()
+        with stage("blending"):
+            logits = logits.view(num, batch, -1, win_h, win_w)
+            pred = logits[:, :, :channels]
+            conf = logits[:, :, channels] if config.with_confidence else torch.zeros_like(logits[:, :, 0])
+            weight = _tile_weights(conf, conf_mode) if config.with_confidence else torch.ones_like(conf)
+            index = (rows * width + cols).reshape(-1)  # T·h·w flat pixel indices
 
-        def scatter(accu, values):  # values T×B×[C×]h×w -> accumulate into B×[C×](H·W)
-            values = values.movedim(0, -3) if values.ndim == 5 else values.movedim(0, 1)
-            accu.index_add_(-1, index, values.reshape(*accu.shape[:-1], -1))
+            def scatter(accu, values):  # values T×B×[C×]h×w -> accumulate into B×[C×](H·W)
+                values = values.movedim(0, -3) if values.ndim == 5 else values.movedim(0, 1)
+                accu.index_add_(-1, index, values.reshape(*accu.shape[:-1], -1))
 
-        scatter(accu_pred, pred * weight[:, :, None])
-        scatter(accu_weight, weight)
-        scatter(accu_conf, conf * weight)
+            scatter(accu_pred, pred * weight[:, :, None])
+            scatter(accu_weight, weight)
+            scatter(accu_conf, conf * weight)
         if labels is not None:
-            target = crops(labels.float()).view(num * batch, channels, win_h, win_w)
-            per_pixel, valid = confidence_loss_terms(
-                pred.reshape(num * batch, channels, win_h, win_w), target,
-                conf.reshape(num * batch, win_h, win_w) if config.with_confidence else None,
-                config.loss_type, config.loss_a, config.loss_b, config.loss_max_gtnorm,
-            )
-            tile_loss_sum.append(per_pixel.view(num, -1).sum(1))
-            tile_loss_count.append(valid.view(num, -1).sum(1))
+            with stage("loss"):
+                target = crops(labels.float()).view(num * batch, channels, win_h, win_w)
+                per_pixel, valid = confidence_loss_terms(
+                    pred.reshape(num * batch, channels, win_h, win_w), target,
+                    conf.reshape(num * batch, win_h, win_w) if config.with_confidence else None,
+                    config.loss_type, config.loss_a, config.loss_b, config.loss_max_gtnorm,
+                )
+                tile_loss_sum.append(per_pixel.view(num, -1).sum(1))
+                tile_loss_count.append(valid.view(num, -1).sum(1))
 
-    prediction = (accu_pred / accu_weight[:, None]).view(batch, channels, height, width)
-    confidence = (accu_conf / accu_weight).view(batch, height, width)
+    with stage("blending"):
+        prediction = (accu_pred / accu_weight[:, None]).view(batch, channels, height, width)
+        confidence = (accu_conf / accu_weight).view(batch, height, width)
     if resized:
-        prediction = _resize_dense(prediction, original_size)
-        confidence = F.interpolate(confidence[:, None], size=original_size, mode="bilinear",
-                                   align_corners=False)[:, 0]
+        with stage("resize"):
+            prediction = _resize_dense(prediction, original_size)
+            confidence = F.interpolate(confidence[:, None], size=original_size, mode="bilinear",
+                                       align_corners=False)[:, 0]
     loss = None
     if labels is not None:
         sums, counts = torch.cat(tile_loss_sum), torch.cat(tile_loss_count)
@@ -213,11 +228,23 @@ class StereoFlowPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str, **kwargs):
-        """Load a converted/exported model folder (or Hub id) and its image processor."""
+        """Load a converted/exported model folder (or Hub id) and its image processor, or an official checkpoint
+        (``crocostereo*.pth`` / ``crocoflow*.pth``, path or URL; converted once into the nlv_hf cache)."""
         from transformers import AutoImageProcessor, AutoModel
 
         import nlv_hf  # noqa: F401  (registers the Auto classes)
 
+        text = str(path)
+        if text.endswith((".pth", ".pt")) or text.startswith(("http://", "https://")):
+            from nlv_hf.models.croco.convert_croco_stereo_flow_original import load_original
+            from nlv_hf.models.croco.modeling_croco_stereo_flow import CroCoForOpticalFlow, CroCoForStereoMatching
+
+            name = text.rsplit("/", 1)[-1].lower()
+            known = {"crocostereo": CroCoForStereoMatching, "crocoflow": CroCoForOpticalFlow}
+            model_cls = next((c for prefix, c in known.items() if name.startswith(prefix)), None)
+            # official names tell the task (cached conversion); any other file: the converter reads args.task
+            model = model_cls.from_original(text) if model_cls is not None else load_original(text)
+            return cls(model, None, **kwargs)
         model = AutoModel.from_pretrained(path)
         try:
             processor = AutoImageProcessor.from_pretrained(path)

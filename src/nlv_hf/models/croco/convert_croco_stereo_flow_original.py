@@ -230,43 +230,11 @@ def load_original(path: str | os.PathLike, task: str | None = None, **overrides)
 
 
 def model_card(model, model_id: str | None, source: str | None) -> str:
-    """Model card of a converted CroCo-Stereo / CroCo-Flow checkpoint (licence, task, tiling settings, usage)."""
-    from huggingface_hub import ModelCard, ModelCardData
+    """Model card of a converted CroCo-Stereo / CroCo-Flow checkpoint: the full release card for the 12 released
+    files, a card built from the configuration otherwise (one text source: ``cards_croco_stereo_flow``)."""
+    from .cards_croco_stereo_flow import converted_card
 
-    config = model.config
-    stereo = config.task == "stereo"
-    name = model_id or f"nlv_hf/{config.model_type}"
-    data = ModelCardData(
-        license="cc-by-nc-sa-4.0",
-        library_name="transformers",
-        pipeline_tag="depth-estimation" if stereo else "image-to-image",
-        tags=["nlv_hf", config.model_type, "croco", "stereo-matching" if stereo else "optical-flow",
-              "naver-labs-europe"],
-    )
-    params = sum(p.numel() for p in model.parameters())
-    output = "disparity" if stereo else "flow"
-    body = f"""
-# {name}
-
-CroCo-{"Stereo" if stereo else "Flow"} ({type(model).__name__}, {params:,} parameters): a CroCo v2 encoder/decoder
-with a DPT head predicting {"the disparity of the left image" if stereo else "the optical flow (u, v)"} and a per-pixel
-confidence. Converted with `nlv_hf` from the official checkpoint `{source or "unknown"}` (naver/croco, `stereoflow/`);
-the conversion is checked by parity tests against the upstream code.
-
-Training crop {config.crop_size[0]}×{config.crop_size[1]}, loss `{config.loss_type}`, tiled inference with
-`{config.tile_conf_mode}` confidence weights and overlap {config.tile_overlap} (upstream's evaluation setting).
-
-```python
-from nlv_hf.pipelines import StereoFlowPipeline
-pipe = StereoFlowPipeline.from_pretrained("{name}")
-out = pipe(image_1, image_2)   # any size: out["{output}"], out["confidence"] at the input resolution
-```
-
-Licence: the weights are CC BY-NC-SA 4.0 (non-commercial use only), as released by NAVER LABS Europe.
-Paper: Weinzaepfel et al., *CroCo v2: Improved Cross-view Completion Pre-training for Stereo Matching and Optical
-Flow*, ICCV 2023.
-"""
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+    return converted_card(model, model_id, source)
 
 
 def _convert(path, out_dir, task, model_id, overwrite) -> Path:
