@@ -1,5 +1,5 @@
 # make test   : create .venv, install torch (CPU wheel) first, then the package with its test extras, run the suite
-# make demo   : create .venv, install the demo extras, serve every Space as tabs on http://127.0.0.1:7860
+# make demo   : create .venv, install the demo + body extras (every Space), serve every Space as tabs on http://127.0.0.1:7860
 # make bench  : run the speed/memory benchmarks and write JSON to benchmarks/results/
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,7 +24,7 @@ install-test: venv
 	$(PIP) install -q "$(TORCH)" -e ".[demo,body,metrics,data,video,test]"
 
 install-demo: venv
-	$(PIP) install -q "$(TORCH)" -e ".[demo]"
+	$(PIP) install -q "$(TORCH)" -e ".[demo,body]"
 
 test: install-test
 	$(PY) -m pytest -q -p no:cacheprovider --durations=15
