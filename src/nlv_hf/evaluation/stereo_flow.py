@@ -165,15 +165,19 @@ def stereo_motorcycle_pair() -> dict:
 
 def load_eval_dataset(task: str, dataset: str, data_dir: str | None = None, split: str = "train",
                       config_name: str | None = None, num_pairs: int = 32, height: int = 160, width: int = 320,
-                      seed: int = 1, scale: float = 1.0):
+                      seed: int = 1, scale: float = 1.0, max_disparity: float = 32.0, max_motion: float = 12.0):
     """The items to evaluate on: a ``dataset_scripts`` builder (``data_dir`` needed), ``"procedural"`` (``num_pairs``
-    pairs of ``height``×``width`` from scenes ``(seed, i)``; the recipes train on seed 0) or ``"motorcycle"``
+    pairs of ``height``×``width`` from scenes ``(seed, i)`` with disparities up to ``max_disparity`` / motions up to
+    ``max_motion``; the recipes train on seed 0) or ``"motorcycle"``
     (stereo), resized by ``scale``."""
     if dataset == "procedural":
         from nlv_hf.data.stereo_flow import ProceduralFlowDataset, ProceduralStereoDataset
 
-        cls = ProceduralStereoDataset if task == "stereo" else ProceduralFlowDataset
-        items = cls(num_pairs, height=height, width=width, seed=seed)
+        if task == "stereo":
+            items = ProceduralStereoDataset(num_pairs, height=height, width=width, seed=seed,
+                                            max_disparity=max_disparity)
+        else:
+            items = ProceduralFlowDataset(num_pairs, height=height, width=width, seed=seed, max_motion=max_motion)
     elif dataset == "motorcycle":
         if task != "stereo":
             raise ValueError("the motorcycle pair is a stereo pair; use croco-stereo")
@@ -219,6 +223,8 @@ def build_parser(task: str) -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, default=160, help="procedural: pair height")
     parser.add_argument("--width", type=int, default=320, help="procedural: pair width")
     parser.add_argument("--seed", type=int, default=1, help="procedural: scene seed (training uses 0)")
+    parser.add_argument("--max_disparity", type=float, default=32.0, help="procedural stereo: largest disparity")
+    parser.add_argument("--max_motion", type=float, default=12.0, help="procedural flow: largest translation")
     parser.add_argument("--max_items", type=int, default=None)
     parser.add_argument("--overlap", type=float, default=None, help="tile overlap (default: the model's)")
     parser.add_argument("--tile_batch_size", type=int, default=8)
@@ -231,7 +237,8 @@ def run_eval(task: str, argv: list[str] | None = None) -> dict:
     args = build_parser(task).parse_args(argv)
     model = load_model(task, args.model)
     dataset = load_eval_dataset(task, args.dataset, args.data_dir, args.split, args.dataset_config, args.num_pairs,
-                                args.height, args.width, args.seed, args.scale)
+                                args.height, args.width, args.seed, args.scale, args.max_disparity,
+                                args.max_motion)
     results = evaluate_stereo_flow(model, dataset, baselines=not args.no_baselines, overlap=args.overlap,
                                    tile_batch_size=args.tile_batch_size, max_items=args.max_items)
     title = f"croco-{task} on {args.dataset}" + (f" ({args.dataset_config})" if args.dataset_config else "") + \
