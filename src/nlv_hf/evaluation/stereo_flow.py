@@ -101,7 +101,7 @@ def evaluate_stereo_flow(model, dataset, baselines: bool = True, overlap: float 
 
 def _clean(result: dict, task: str) -> dict:
     if task == "stereo":  # speed bins are a flow notion
-        result = {k: v for k, v in result.items() if not k.startswith("s")}
+        result = {k: v for k, v in result.items() if not (k.startswith("s") and k[1:2].isdigit())}
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
 
 
@@ -115,8 +115,12 @@ def format_table(results: dict, title: str | None = None) -> str:
     for name in rows:
         cells = [results[name][c] for c in columns]
         lines.append(f"{name:<10}" + "".join(f"{'-':>{width}}" if v is None else f"{v:>{width}.3f}" for v in cells))
-    lines.append(f"({results['num_pairs']} pairs; EPE = mean {'|disparity error|' if 'bad@2.0' in columns else 'end-point error'}"
-                 " in px, bad@N and D1 in % of valid pixels)")
+    stereo = "bad@2.0" in columns
+    lines.append(f"({results['num_pairs']} pairs; EPE = mean {'|disparity error|' if stereo else 'end-point error'} in px, "
+                 f"bad@N and D1{'' if stereo else ' (KITTI Fl)'} in % of valid pixels; s*: EPE by speed)"
+                 if not stereo else
+                 f"({results['num_pairs']} pairs; EPE = mean |disparity error| in px, bad@N and D1 in % of valid "
+                 "pixels)")
     return "\n".join(lines)
 
 
