@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from stereo_flow_fake_data import write_middlebury_2014
@@ -51,7 +52,7 @@ def test_eval_cli_prints_the_table_on_a_fake_middlebury_tree(tmp_path, stereo_mo
     for scene in sorted(data.iterdir()):
         gt = formats.read_pfm(scene / "disp0.pfm")
         valid = np.isfinite(gt)
-        images = [torch.from_numpy(np.asarray(__import__("PIL.Image").Image.open(scene / name), dtype=np.float32))
+        images = [torch.from_numpy(np.asarray(PIL.Image.open(scene / name), dtype=np.float32))
                   .permute(2, 0, 1)[None] / 255 for name in ("im0.png", "im1.png")]
         pred = tiled_prediction(model, (images[0] - MEAN) / STD, (images[1] - MEAN) / STD).prediction[0, 0].numpy()
         errors.append(np.abs(pred - gt)[valid])

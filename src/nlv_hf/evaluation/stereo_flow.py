@@ -116,8 +116,8 @@ def format_table(results: dict, title: str | None = None) -> str:
         cells = [results[name][c] for c in columns]
         lines.append(f"{name:<10}" + "".join(f"{'-':>{width}}" if v is None else f"{v:>{width}.3f}" for v in cells))
     stereo = "bad@2.0" in columns
-    lines.append(f"({results['num_pairs']} pairs; EPE = mean {'|disparity error|' if stereo else 'end-point error'} in px, "
-                 f"bad@N and D1{'' if stereo else ' (KITTI Fl)'} in % of valid pixels; s*: EPE by speed)"
+    lines.append(f"({results['num_pairs']} pairs; EPE = mean end-point error in px, bad@N and D1 (KITTI Fl) in % of "
+                 "valid pixels; s*: EPE by speed)"
                  if not stereo else
                  f"({results['num_pairs']} pairs; EPE = mean |disparity error| in px, bad@N and D1 in % of valid "
                  "pixels)")

@@ -1,4 +1,5 @@
-"""CroCo-Stereo / CroCo-Flow fine-tuning recipes: ``nlv-hf train croco-stereo|croco-flow [--config file.yaml] [flags…]``.
+"""CroCo-Stereo / CroCo-Flow fine-tuning recipes:
+``nlv-hf train croco-stereo|croco-flow [--config file.yaml] [flags…]``.
 
 Upstream ``stereoflow/train.py`` defaults are the defaults here: AdamW with betas (0.9, 0.95) and weight decay 0.05
 (none on biases and norms — the Trainer's rule), one warm-up epoch then half-cosine decay, seed 0, fp32;
