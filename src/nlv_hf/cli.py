@@ -21,11 +21,14 @@ CONVERTERS = {
 # recipe name -> ``fn(argv: list[str]) -> None`` (HfArgumentParser-based training entry points)
 TRAIN_RECIPES: dict[str, str] = {
     "croco-pretrain": "nlv_hf.training.croco_pretrain:main",
+    "croco-stereo": "nlv_hf.training.croco_stereo_flow:main_stereo",
+    "croco-flow": "nlv_hf.training.croco_stereo_flow:main_flow",
 }
 
 # other commands that take their own argv: name -> ``fn(argv)``
 COMMANDS: dict[str, str] = {
     "demo": "nlv_hf.demo:main",
+    "eval": "nlv_hf.evaluation.stereo_flow:main",
 }
 
 

@@ -1,0 +1,1 @@
+"""Evaluation over data sets (``nlv-hf eval``): thin CLI entry points over library functions."""
