@@ -21,6 +21,7 @@ CONVERTERS = {
 # recipe name -> ``fn(argv: list[str]) -> None`` (HfArgumentParser-based training entry points)
 TRAIN_RECIPES: dict[str, str] = {
     "croco-pretrain": "nlv_hf.training.croco_pretrain:main",
+    "multi-hmr": "nlv_hf.training.multi_hmr:main",
 }
 
 # other commands that take their own argv: name -> ``fn(argv)``
