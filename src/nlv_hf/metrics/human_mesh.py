@@ -99,7 +99,8 @@ def match_people_greedy(pred_kps: torch.Tensor, gt_kps: torch.Tensor, valid: tor
     """Upstream's greedy 2D matching of the predicted people of one image to its GT people.
 
     ``pred_kps`` (P, K, 2) and ``gt_kps`` (G, K, 2) pixel keypoints, ``valid`` (G, K) bool (GT keypoints that count;
-    all by default). The pair error is the L2 norm of the difference over the valid keypoints of the GT person.
+    all by default). The pair error is upstream's ``np.linalg.norm(diff, 2)`` of the (K, 2) keypoint difference over the
+    valid keypoints of the GT person, which for a matrix is its largest singular value.
     Pairs are visited by increasing error (ties: lower prediction index, then lower GT index); a pair is a match when
     its keypoint-box IoU is >= ``iou_threshold`` and neither side is matched yet. Upstream's stopping rule is kept:
     every visited pair below the IoU threshold counts as a "false positive" and the visit stops once
@@ -122,7 +123,8 @@ def match_people_greedy(pred_kps: torch.Tensor, gt_kps: torch.Tensor, valid: tor
     if not valid.any(-1).all():
         raise ValueError("every GT person needs at least one valid keypoint")
     diff = (pred_kps[:, None] - gt_kps[None]) * valid[None, :, :, None]
-    error = diff.pow(2).sum((-1, -2)).sqrt()  # (P, G)
+    # upstream quirk: np.linalg.norm(array_2d, 2) is the matrix 2-norm (largest singular value), not Frobenius
+    error = torch.linalg.matrix_norm(diff, ord=2)  # (P, G)
     iou = keypoint_bbox_iou(pred_kps, gt_kps)
     ok = iou >= iou_threshold
     # rank every pair by (error, flat index): the order upstream's argmin loop visits them in
