@@ -23,11 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL = dict(image_size=56, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, decoder_hidden_size=32,
              decoder_num_hidden_layers=1, decoder_num_attention_heads=2, decoder_head_dim=16,
              decoder_intermediate_size=64)
-TINY = [item for k, v in MODEL.items() for item in (f"--{k}", str(v))] + [
+BASE = [item for k, v in MODEL.items() for item in (f"--{k}", str(v))] + [
     "--use_cpu", "true", "--disable_tqdm", "true", "--dataloader_num_workers", "0", "--torch_num_threads", "1",
     "--cache_samples", "true", "--evaluate_mesh_recovery", "false", "--num_eval_samples", "0",
-    "--alpha_j3d", "0", "--alpha_v3d", "0", "--alpha_j2d", "0", "--alpha_v2d", "0",
 ]
+TINY = BASE + ["--alpha_j3d", "0", "--alpha_v3d", "0", "--alpha_j2d", "0", "--alpha_v2d", "0"]  # Anny meshes: slow
 
 
 def _losses(output_dir, key="loss"):
@@ -157,3 +157,24 @@ def test_two_process_accelerate_launch_cpu(tmp_path):
     assert state["train_batch_size"] == 1 and (out / "model.safetensors").is_file()
     # 2 processes x batch 1: the epoch of 4 samples is 2 steps long
     assert state["log_history"][-1]["epoch"] == pytest.approx(1.0)
+
+
+def test_train_smplx_from_bedlam_folder(tmp_path):
+    sys.path.insert(0, str(REPO / "tests" / "data"))
+    from test_multi_hmr_people import _bedlam
+
+    from nlv_hf.body.synthetic_smplx import write_synthetic_smplx
+
+    smplx_dir = write_synthetic_smplx(tmp_path / "smplx").parent
+    root = _bedlam(tmp_path / "bedlam")
+    out = tmp_path / "smplx_run"
+    train_multi_hmr([*BASE, "--body_model", "smplx", "--data_dir", str(root), "--smplx_path", str(smplx_dir),
+                     "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "2",
+                     "--logging_steps", "1", "--save_strategy", "no", "--start_2d_epoch", "0",
+                     "--evaluate_mesh_recovery", "true"])
+    losses = _losses(out)
+    assert sorted(losses) == [1, 2] and all(np.isfinite(list(losses.values())))
+    config = json.loads((out / "config.json").read_text())
+    assert config["body_model"] == "smplx" and not config.get("smplx_path")
+    result = json.loads((out / "mesh_recovery_eval.json").read_text())  # the validation split
+    assert result["num_images"] == 1 and result["num_people"] == 1

@@ -372,6 +372,8 @@ def train_multi_hmr(argv: list[str] | None = None) -> dict:
 def _train(model_args, data_args, training_args) -> dict:
     set_seed(training_args.seed)
     model = build_model(model_args)
+    if data_args.smplx_path:
+        model._smplx_path = data_args.smplx_path  # the licensed SMPL-X file (never written to the saved config)
     model.loss_weights = loss_weights(data_args)
     config = model.config
     train_dataset, eval_dataset = build_datasets(data_args, config.image_size, config.body_model, training_args)
