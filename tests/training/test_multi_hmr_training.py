@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 from nlv_hf.cli import TRAIN_RECIPES, main as cli_main
 from nlv_hf.models.multi_hmr import MultiHMRForMeshRecovery
 from nlv_hf.training.multi_hmr import (MultiHMRCollator, MultiHMRDataArguments, MultiHMRModelArguments,
-                                       build_datasets, build_model, evaluate_mesh_recovery, loss_weights,
+                                       build_datasets, build_model, evaluate_mesh_recovery,
+                                       evaluate_template_baseline, loss_weights,
                                        train_multi_hmr)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,6 +115,10 @@ def test_loss_falls_model_saves_and_evaluates(tmp_path):
     assert all(np.isfinite(forced[k]) and forced[k] > 0 for k in ("mpjpe", "pa_mpjpe", "pve"))
     assert forced["pa_mpjpe"] <= forced["mpjpe"] + 1e-3
     assert evaluate_mesh_recovery(model, held_out, teacher_forced=True)["pve"] == pytest.approx(forced["pve"])
+    # the template baseline (rest pose, neutral shape) on the same people
+    base = evaluate_template_baseline(model, held_out)
+    assert base["num_people"] == forced["num_people"] and base["mpjpe"] > 10 and base["pve"] > 10
+    assert base["pa_mpjpe"] < base["mpjpe"]
 
 
 def test_resume_from_checkpoint_is_exact(tmp_path):

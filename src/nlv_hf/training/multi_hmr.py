@@ -354,6 +354,35 @@ def evaluate_mesh_recovery(model: MultiHMRForMeshRecovery, dataset, batch_size: 
     return result
 
 
+@torch.no_grad()
+def evaluate_template_baseline(model: MultiHMRForMeshRecovery, dataset, max_items: int | None = None) -> dict:
+    """Trivial baseline for :func:`evaluate_mesh_recovery`: every GT person is given the head's starting body
+    (``init_body_pose``: Anny's rest pose stood up facing the camera; SMPL-X: zero pose) with neutral shape
+    (Anny phenotypes 0.5 / SMPL-X betas 0), i.e. what a model that learned no pose or shape would output.
+    Returns root-centred MPJPE, PA-MPJPE and PVE in millimetres over all GT people."""
+    count = len(dataset) if max_items is None else min(len(dataset), max_items)
+    if count == 0:
+        raise ValueError("evaluate_template_baseline needs a non-empty dataset")
+    config = model.config
+    collator = MultiHMRCollator(config.image_size, config.patch_size, config.body_model)
+    labels = collator([dataset[i] for i in range(count)])["labels"]
+    n = labels["joints_3d"].shape[0]
+    head = model.multi_hmr.head
+    if config.body_model == "anny":
+        from nlv_hf.body.rotations import rot6d_to_rotmat
+
+        rot = rot6d_to_rotmat(head.init_body_pose.float().reshape(1, config.num_rotations, 6), layout="columns")
+        body = model.body_model(rot.expand(n, -1, -1, -1), torch.full((n, config.num_betas), 0.5))
+    else:
+        body = model.body_model(torch.zeros(n, config.num_rotations, 3), torch.zeros(n, config.num_betas))
+    gt_j, pred_j = labels["joints_3d"], body["joints"]
+    result = {"mpjpe": float(mpjpe(pred_j, gt_j).mean() * 1000), "pa_mpjpe": float(pa_mpjpe(pred_j, gt_j).mean() * 1000),
+              "num_people": int(n), "num_images": int(count)}
+    if "vertices" in labels:
+        result["pve"] = float(pve(body["vertices"], labels["vertices"], pred_j[:, 0], gt_j[:, 0]).mean() * 1000)
+    return result
+
+
 # -------------------------------------------------------------------------------------------------- entry point
 def train_multi_hmr(argv: list[str] | None = None) -> dict:
     """``nlv-hf train multi-hmr`` entry point. Returns the train metrics (plus ``mesh_recovery`` when evaluated)."""
@@ -398,5 +427,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["LossScheduleCallback", "WallTimeCallback", "MultiHMRCollator", "MultiHMRDataArguments", "MultiHMRModelArguments",
-           "PeopleDataset", "anny_sample_to_people", "build_datasets", "build_model", "evaluate_mesh_recovery",
+           "PeopleDataset", "anny_sample_to_people", "build_datasets", "build_model", "evaluate_mesh_recovery", "evaluate_template_baseline",
            "loss_weights", "procedural_config", "train_multi_hmr"]
