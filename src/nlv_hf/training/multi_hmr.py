@@ -376,8 +376,8 @@ def evaluate_template_baseline(model: MultiHMRForMeshRecovery, dataset, max_item
     else:
         body = model.body_model(torch.zeros(n, config.num_rotations, 3), torch.zeros(n, config.num_betas))
     gt_j, pred_j = labels["joints_3d"], body["joints"]
-    result = {"mpjpe": float(mpjpe(pred_j, gt_j).mean() * 1000), "pa_mpjpe": float(pa_mpjpe(pred_j, gt_j).mean() * 1000),
-              "num_people": int(n), "num_images": int(count)}
+    result = {"mpjpe": float(mpjpe(pred_j, gt_j).mean() * 1000),
+              "pa_mpjpe": float(pa_mpjpe(pred_j, gt_j).mean() * 1000), "num_people": int(n), "num_images": int(count)}
     if "vertices" in labels:
         result["pve"] = float(pve(body["vertices"], labels["vertices"], pred_j[:, 0], gt_j[:, 0]).mean() * 1000)
     return result
@@ -426,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     train_multi_hmr(argv)
 
 
-__all__ = ["LossScheduleCallback", "WallTimeCallback", "MultiHMRCollator", "MultiHMRDataArguments", "MultiHMRModelArguments",
-           "PeopleDataset", "anny_sample_to_people", "build_datasets", "build_model", "evaluate_mesh_recovery", "evaluate_template_baseline",
-           "loss_weights", "procedural_config", "train_multi_hmr"]
+__all__ = ["LossScheduleCallback", "MultiHMRCollator", "MultiHMRDataArguments", "MultiHMRModelArguments",
+           "PeopleDataset", "WallTimeCallback", "anny_sample_to_people", "build_datasets", "build_model",
+           "evaluate_mesh_recovery", "evaluate_template_baseline", "loss_weights", "procedural_config",
+           "train_multi_hmr"]
