@@ -23,6 +23,7 @@ TRAIN_RECIPES: dict[str, str] = {
     "croco-pretrain": "nlv_hf.training.croco_pretrain:main",
     "croco-stereo": "nlv_hf.training.croco_stereo_flow:main_stereo",
     "croco-flow": "nlv_hf.training.croco_stereo_flow:main_flow",
+    "multi-hmr": "nlv_hf.training.multi_hmr:main",
 }
 
 # other commands that take their own argv: name -> ``fn(argv)``

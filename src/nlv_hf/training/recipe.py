@@ -86,12 +86,35 @@ class EpochCallback(TrainerCallback):
             self.dataset.set_epoch(int(math.floor(state.epoch + 1e-6)) if state.epoch else 0)
 
 
+class RecipeTrainer(Trainer):
+    """``Trainer`` whose ``resume_from_checkpoint`` restores every weight of a ``PreTrainedModel``.
+
+    transformers 5 saves some sub-models under their legacy key names (e.g. ``Dinov2Model`` attention weights as
+    ``attention.attention.query``) and renames them back only in ``from_pretrained``; the stock resume path loads
+    the file with ``load_state_dict(strict=False)`` and silently leaves those weights at their initial values. Here
+    the checkpoint is read with ``from_pretrained`` (renaming included) and copied in with a strict load."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        import os
+
+        from transformers import PreTrainedModel
+
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        weights = os.path.join(resume_from_checkpoint, "model.safetensors")
+        if (isinstance(target, PreTrainedModel) and os.path.isfile(weights) and not self.is_deepspeed_enabled
+                and not self.is_fsdp_enabled):
+            loaded = type(target).from_pretrained(resume_from_checkpoint, config=target.config)
+            target.load_state_dict(loaded.state_dict(), strict=True)
+            return
+        super()._load_from_checkpoint(resume_from_checkpoint, model=model)
+
+
 def build_trainer(model, training_args: TrainingArguments, train_dataset, eval_dataset=None, data_collator=None,
                   callbacks=None, compute_metrics=None) -> Trainer:
     """A ``Trainer`` for models whose output carries the loss; keeps extra dataset columns and sets per-epoch
     randomness on the training set."""
     training_args.remove_unused_columns = False
-    trainer = Trainer(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+    trainer = RecipeTrainer(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                       data_collator=data_collator, compute_metrics=compute_metrics,
                       callbacks=[EpochCallback(train_dataset), *(callbacks or [])])
     return trainer
@@ -111,4 +134,4 @@ def run_trainer(trainer: Trainer, training_args: TrainingArguments, processor=No
     return metrics
 
 
-__all__ = ["EpochCallback", "build_trainer", "load_config_file", "parse_recipe_args", "run_trainer"]
+__all__ = ["EpochCallback", "RecipeTrainer", "build_trainer", "load_config_file", "parse_recipe_args", "run_trainer"]

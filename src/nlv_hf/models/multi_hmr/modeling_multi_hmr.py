@@ -43,6 +43,7 @@ from nlv_hf.layers.attention import eager_attention_forward
 from nlv_hf.layers.pos_embed import get_2d_sincos_pos_embed
 
 from .configuration_multi_hmr import MultiHMRConfig
+from .loss_multi_hmr import MESH_TERMS, UPSTREAM_LOSS_WEIGHTS, detection_focal_loss, multi_hmr_losses
 
 # Bones of the Anny rig that Multi-HMR-Anny drives; the others are forced to the identity (upstream constant).
 ANNY_USEFUL_BONES = (
@@ -107,12 +108,13 @@ class MultiHMRMeshRecoveryOutput(MultiHMRModelOutput):
     """:class:`MultiHMRModelOutput` plus the posed meshes (camera space, metres; projections in input pixels).
 
     Args:
-        loss: detection loss when ``labels`` are given.
+        loss: training loss when ``labels`` are given; loss_terms: its unweighted terms (regression labels).
         vertices (`(P, V, 3)`), joints_3d (`(P, J, 3)`), vertices_2d (`(P, V, 2)`), joints_2d (`(P, J, 2)`),
         translation_pelvis (`(P, 3)`): pelvis (joint 0) position; blendshape_coeffs: Anny's blend-shape weights.
     """
 
     loss: torch.Tensor | None = None
+    loss_terms: dict | None = None
     vertices: torch.Tensor | None = None
     joints_3d: torch.Tensor | None = None
     vertices_2d: torch.Tensor | None = None
@@ -572,6 +574,8 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
         self.multi_hmr = MultiHMRModel(config)
         self._smplx_path = smplx_path
         self._body_model = None
+        # weights of the training loss terms (upstream ``--alpha_*`` defaults); not saved with the model
+        self.loss_weights = dict(UPSTREAM_LOSS_WEIGHTS)
         self.post_init()
 
     @property
@@ -628,39 +632,38 @@ class MultiHMRForMeshRecovery(MultiHMRPreTrainedModel):
     ) -> MultiHMRMeshRecoveryOutput:
         r"""
         Same inputs as :meth:`MultiHMRModel.forward`, plus:
-        labels (`(B, H, W)`, optional): target person-centre map (1 at the patch of each person's head, 0 elsewhere);
-            gives the upstream focal detection loss (the regression losses need matched people and are not included).
+        labels (optional): either a (B, H, W) target person-centre map (1 at the patch of each person's head): the
+            upstream focal detection loss only; or a mapping of per-person targets (``detections``, ``centers_2d``,
+            ``translation``, ``depth``, ``rotmat``/``rotvec``, ``betas``, ``joints_3d``, ``vertices``, ``fov``...,
+            see :func:`multi_hmr_losses`): the head is then run at the GT centres (teacher forcing, as upstream
+            trains) and ``loss`` is upstream's weighted sum of all terms, weighted by ``model.loss_weights``
+            (upstream defaults); ``loss_terms`` holds each term.
         compute_meshes (`bool`, optional): run the body model (needs the SMPL-X files for SMPL-X). Defaults to True
-            in eval mode and False in training mode (the detection loss does not need meshes).
+            in eval mode; in training mode only when a mesh loss term is on and the labels carry GT joints/vertices.
         """
+        regression = labels is not None and not isinstance(labels, torch.Tensor)
+        if regression and detections is None:
+            if "detections" not in labels:
+                raise ValueError("training labels must be a (B, H, W) centre map or a mapping with 'detections' "
+                                 "and the per-person targets (see multi_hmr_losses)")
+            detections = labels["detections"]  # teacher forcing: the head runs at the GT centres (upstream idx)
         out = self.multi_hmr(pixel_values, intrinsics=intrinsics, detections=detections,
                              detection_threshold=detection_threshold, nms_kernel_size=nms_kernel_size,
                              output_hidden_states=output_hidden_states)
+        weights = self.loss_weights
         meshes = {}
         if compute_meshes is None:
-            compute_meshes = not self.training
+            compute_meshes = not self.training or (regression and any(weights.get(k, 0) for k in MESH_TERMS)
+                                                   and ("joints_3d" in labels or "vertices" in labels))
         if compute_meshes and out.detections.shape[0] > 0:
             meshes = self.pose_bodies(out.rotvec, out.rotmat, out.betas, out.expression, out.translation,
                                       out.intrinsics[out.detections[:, 0]])
-        loss = None
-        if labels is not None:
+        loss = loss_terms = None
+        if regression:
+            loss, loss_terms = multi_hmr_losses(out, labels, self.config, weights, meshes or None)
+        elif labels is not None:
             loss = detection_focal_loss(out.scores, labels)
-        return MultiHMRMeshRecoveryOutput(loss=loss, **dict(out.items()), **meshes)
-
-
-def detection_focal_loss(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Upstream detection loss (CornerNet/CenterNet focal loss, ``loss._neg_loss`` with its ``scores >= 1`` target):
-    ``scores`` (B, H, W) probabilities, ``target`` (B, H, W) with values >= 1 at person centres. Summed over the map and
-    divided by the number of people (not divided when there is none)."""
-    if target.shape != scores.shape:
-        raise ValueError(f"labels must have the heatmap shape {tuple(scores.shape)}, got {tuple(target.shape)}")
-    positive = (target >= 1).to(scores.dtype)
-    negative = 1 - positive
-    eps = 1e-7
-    pos_loss = (torch.log(scores + eps) * (1 - scores) ** 2 * positive).sum()
-    neg_loss = (torch.log(1 - scores + eps) * scores**2 * negative).sum()
-    num_pos = positive.sum()
-    return torch.where(num_pos > 0, -(pos_loss + neg_loss) / num_pos.clamp_min(1), -neg_loss)
+        return MultiHMRMeshRecoveryOutput(loss=loss, loss_terms=loss_terms, **dict(out.items()), **meshes)
 
 
 __all__ = ["MultiHMRForMeshRecovery", "MultiHMRMeshRecoveryOutput", "MultiHMRModel", "MultiHMRModelOutput",
