@@ -91,6 +91,25 @@ def _peak_mb(device: torch.device) -> tuple[float | None, str]:
     return None, "unavailable"
 
 
+def time_calls(step, device: torch.device, warmup: int, iters: int):
+    """Run ``step()`` ``warmup`` times, then ``iters`` timed times (synchronising the device around each call).
+    Returns (the last result, warm-up seconds, list of per-call seconds)."""
+    result = None
+    started = time.perf_counter()
+    for _ in range(warmup):
+        result = step()
+    _sync(device)
+    warmup_s = time.perf_counter() - started
+    times = []
+    for _ in range(iters):
+        _sync(device)
+        t0 = time.perf_counter()
+        result = step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return result, warmup_s, times
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -147,18 +166,7 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
     else:
         raise ValueError(f"mode must be 'forward' or 'train_step', got {case.mode!r}")
 
-    started = time.perf_counter()
-    for _ in range(warmup):
-        loss = step()
-    _sync(device)
-    warmup_s = time.perf_counter() - started
-    times = []
-    for _ in range(iters):
-        _sync(device)
-        t0 = time.perf_counter()
-        loss = step()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
+    loss, warmup_s, times = time_calls(step, device, warmup, iters)
     peak, memory_kind = _peak_mb(device)
     if not torch.isfinite(loss.detach().float()):
         raise RuntimeError(f"non-finite loss in {case}")

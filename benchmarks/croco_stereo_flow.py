@@ -131,18 +131,7 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
             return tiled_prediction(forward, left, right, overlap=case.overlap, tile_batch_size=case.tile_batch_size,
                                     stage_timer=timer)
 
-    started = time.perf_counter()
-    for _ in range(warmup):
-        result = pair()
-    croco._sync(device)
-    warmup_s = time.perf_counter() - started
-    times = []
-    for _ in range(iters):
-        croco._sync(device)
-        t0 = time.perf_counter()
-        result = pair()
-        croco._sync(device)
-        times.append(time.perf_counter() - t0)
+    result, warmup_s, times = croco.time_calls(pair, device, warmup, iters)
     stage_runs = []
     for _ in range(iters):
         timer = StageTimer(device)

@@ -33,7 +33,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from croco import _peak_mb, _reset_peak, _sync, environment  # noqa: F401 - shared device/memory helpers
+from croco import _peak_mb, _reset_peak, _sync, environment, time_calls  # noqa: F401 - shared device/memory helpers
 from nlv_hf.models.multi_hmr import MultiHMRConfig, MultiHMRForMeshRecovery
 from nlv_hf.pipelines.mesh_recovery import MeshRecoveryPipeline
 
@@ -168,18 +168,7 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
         def step():
             return pipe(image, detections=people)
 
-        started = time.perf_counter()
-        for _ in range(warmup):
-            result = step()
-        _sync(device)
-        warmup_s = time.perf_counter() - started
-        times = []
-        for _ in range(iters):
-            _sync(device)
-            t0 = time.perf_counter()
-            result = step()
-            _sync(device)
-            times.append(time.perf_counter() - t0)
+        result, warmup_s, times = time_calls(step, device, warmup, iters)
         peak, memory_kind = _peak_mb(device)
         if len(result.people) != case.num_people:
             raise RuntimeError(f"expected {case.num_people} people, got {len(result.people)} in {case}")

@@ -29,7 +29,8 @@ import torch
 from nlv_hf.body.mesh_io import export_glb, people_to_json
 from nlv_hf.body.render import render_overlay
 from nlv_hf.models.multi_hmr import MultiHMRForMeshRecovery
-from nlv_hf.models.multi_hmr.image_processing_multi_hmr import MultiHMRImageProcessor, _to_pil, letterbox_geometry
+from nlv_hf.image_inputs import to_rgb_pil
+from nlv_hf.models.multi_hmr.image_processing_multi_hmr import MultiHMRImageProcessor, letterbox_geometry
 
 
 def _sync(device: torch.device) -> None:
@@ -154,7 +155,7 @@ class MeshRecoveryPipeline:
         config = self.model.config
         timings = {}
         t0 = time.perf_counter()
-        pil = _to_pil(image, "image")
+        pil = to_rgb_pil(image, "image")
         use_given_camera = intrinsics is not None or fov is not None or config.body_model == "smplx"
         inputs = self.image_processor(pil, intrinsics=intrinsics, fov=fov)
         pixel_values = inputs["pixel_values"].to(device=device, dtype=self.model.dtype)
