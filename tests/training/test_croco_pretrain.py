@@ -1,10 +1,6 @@
 """The croco-pretrain recipe: falling loss, exact resume, --config, data folders, 2-process accelerate launch."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from common.launch import launch_two_processes
 from nlv_hf.cli import TRAIN_RECIPES, main as cli_main
 from nlv_hf.data.augment import CroCoPairTransform
 from nlv_hf.data.multiview import ProceduralPairDataset, render_pair
@@ -186,27 +183,12 @@ def test_evaluate_reconstruction_against_oracle_and_constant():
         evaluate_reconstruction(model, [], batch_size=2)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_accelerate_launch_cpu(tmp_path):
     out = tmp_path / "ddp"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
-    # accelerate's `--cpu` flag alone starts one process (multi-CPU there means mpirun); its torchrun launcher
-    # (`--multi_gpu`, a misnomer) starts the 2 processes, and `--use_cpu true` makes them train on CPU with gloo
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           "-m", "nlv_hf.cli", "train", "croco-pretrain", *TINY, "--output_dir", str(out), "--max_steps", "3",
+    launch_two_processes("croco-pretrain", [*TINY, "--output_dir", str(out), "--max_steps", "3",
            "--per_device_train_batch_size", "2", "--base_learning_rate", "0.0128", "--warmup_steps", "0",
            "--lr_scheduler_type", "constant", "--logging_steps", "1", "--save_strategy", "no",
-           "--num_train_pairs", "16"]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+           "--num_train_pairs", "16"], cwd=tmp_path)
     losses = _losses(out)
     assert sorted(losses) == [1, 2, 3] and all(np.isfinite(list(losses.values())))
     # lr = base_learning_rate x global batch / 256 = 0.0128 x (2 x 2 processes) / 256: two processes trained

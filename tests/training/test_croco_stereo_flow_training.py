@@ -1,10 +1,6 @@
 """The croco-stereo / croco-flow recipes: falling loss, exact resume, pretrained backbone, builder data, 2 processes."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from common.launch import launch_two_processes
 from nlv_hf.cli import TRAIN_RECIPES, main as cli_main
 from nlv_hf.models.croco import CroCoConfig, CroCoForOpticalFlow, CroCoForPretraining, CroCoForStereoMatching
 from nlv_hf.training.croco_stereo_flow import StereoFlowModelArguments, build_model, train_croco_stereo_flow
@@ -113,25 +110,12 @@ def test_train_on_a_builder_dataset(tmp_path):
         train_croco_stereo_flow("stereo", [*TINY, "--dataset", "middlebury", "--output_dir", str(tmp_path / "y")])
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_accelerate_launch_cpu(tmp_path):
     out = tmp_path / "ddp"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()),
-           "-m", "nlv_hf.cli", "train", "croco-stereo", *TINY, "--output_dir", str(out), "--max_steps", "2",
+    launch_two_processes("croco-stereo", [*TINY, "--output_dir", str(out), "--max_steps", "2",
            "--per_device_train_batch_size", "2", "--learning_rate", "1e-4", "--warmup_steps", "0",
            "--lr_scheduler_type", "constant", "--logging_steps", "1", "--save_strategy", "no",
-           "--num_train_pairs", "8"]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+           "--num_train_pairs", "8"], cwd=tmp_path)
     losses = _log(out)
     assert sorted(losses) == [1, 2] and all(np.isfinite(list(losses.values())))
     # 8 pairs, 2 per device, 2 processes: one epoch is 2 steps when both processes train

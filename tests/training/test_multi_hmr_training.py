@@ -2,9 +2,6 @@
 
 import json
 import math
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from common.launch import launch_two_processes
 from nlv_hf.cli import TRAIN_RECIPES, main as cli_main
 from nlv_hf.models.multi_hmr import MultiHMRForMeshRecovery
 from nlv_hf.training.multi_hmr import (MultiHMRCollator, MultiHMRDataArguments, MultiHMRModelArguments,
@@ -137,25 +135,11 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_accelerate_launch_cpu(tmp_path):
     out = tmp_path / "ddp"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
-    # accelerate's torchrun launcher (`--multi_gpu`) starts the 2 processes; `--use_cpu true` trains them on CPU
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()),
-           "-m", "nlv_hf.cli", "train", "multi-hmr", *TINY, "--output_dir", str(out), "--max_steps", "2",
+    launch_two_processes("multi-hmr", [*TINY, "--output_dir", str(out), "--max_steps", "2",
            "--per_device_train_batch_size", "1", "--logging_steps", "1", "--save_strategy", "no",
-           "--num_train_samples", "4", "--max_people", "2"]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+           "--num_train_samples", "4", "--max_people", "2"], cwd=tmp_path)
     losses = _losses(out)
     assert sorted(losses) == [1, 2] and all(np.isfinite(list(losses.values())))
     state = json.loads((out / "trainer_state.json").read_text())
