@@ -14,12 +14,15 @@ the interpreter and libraries.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import json
 import os
 import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -227,3 +230,25 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.machine()
+
+
+def load_average() -> float | None:
+    """1-minute load average of the machine (None where the OS has none): benchmarks record it, timings on a
+    shared machine are only comparable at similar load."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def write_results(benchmark: str, device: str | torch.device, out_dir: Path, tag: str | None, load_start,
+                  note: str | None, settings: dict, results: list, log=print, **extra) -> Path:
+    """Write ``<benchmark>-<tag or device type>-<date>.json`` with the date, device and library versions, the load
+    average, the note, the settings and the results (plus ``extra`` top-level entries); returns its path."""
+    now = dt.datetime.now(dt.timezone.utc)
+    payload = {"benchmark": benchmark, "date": now.isoformat(timespec="seconds"), **environment(device),
+               "load_average_1min_at_start": load_start, "note": note, "settings": settings, "results": results,
+               **extra}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{benchmark}-{tag or torch.device(device).type}-{now:%Y-%m-%d}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    log(f"[{benchmark}] wrote {path}")
+    return path

@@ -20,9 +20,7 @@ finishes in minutes.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gc
-import json
 import statistics
 import time
 from collections import defaultdict
@@ -166,9 +164,7 @@ def run_case(case: Case, config_kwargs: dict, device: str | torch.device = "cpu"
 def run(device: str, configs: dict[str, dict], cases: list[Case], out_dir: Path, warmup: int = 2, iters: int = 5,
         compile_backend: str = "inductor", tag: str | None = None, log=print, note: str | None = None) -> Path:
     """Run ``cases`` on ``device`` and write ``croco_stereo_flow-<tag or device>-<date>.json``; returns its path."""
-    import os
-
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_start = croco.load_average()
     results = []
     for case in cases:
         log(f"[croco_stereo_flow] {device} {case.config} {case.dtype} {case.attn_implementation} "
@@ -180,14 +176,7 @@ def run(device: str, configs: dict[str, dict], cases: list[Case], out_dir: Path,
         log(f"    {result['ms_per_pair']:.1f} ms/pair ({stages} ms), peak "
             f"{result['peak_memory_mb'] or float('nan'):.0f} MB ({result['memory_kind']})")
         results.append(result)
-    now = dt.datetime.now(dt.timezone.utc)
-    payload = {
-        "benchmark": "croco_stereo_flow",
-        "date": now.isoformat(timespec="seconds"),
-        **croco.environment(device),
-        "load_average_1min_at_start": load_start,
-        "note": note,
-        "settings": {
+    settings = {
             "warmup": warmup, "iters": iters, "compile_backend": compile_backend,
             "timing": "ms_per_pair: median of iters after warmup, device synchronised around each pair; stage_ms: "
                       "medians of a second set of iters with device synchronisation at every stage boundary",
@@ -196,11 +185,6 @@ def run(device: str, configs: dict[str, dict], cases: list[Case], out_dir: Path,
                     "a time, inference_mode",
             "target": "<= 250 ms per 1920x1080 pair in bfloat16 on one H100",
             "configs": configs,
-        },
-        "results": results,
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"croco_stereo_flow-{tag or torch.device(device).type}-{now:%Y-%m-%d}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    log(f"[croco_stereo_flow] wrote {path}")
-    return path
+        }
+    return croco.write_results("croco_stereo_flow", device, out_dir, tag, load_start, note, settings, results,
+                               log=log)

@@ -19,10 +19,7 @@ Profile (eager-mode cases): the same run with timers around each stage -- ``prep
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
-import json
-import os
 import statistics
 import tempfile
 import time
@@ -33,7 +30,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from croco import _peak_mb, _reset_peak, _sync, environment, time_calls  # noqa: F401 - shared device/memory helpers
+from croco import _peak_mb, _reset_peak, _sync, environment, load_average, time_calls, write_results  # noqa: F401 - shared device/memory helpers
 from nlv_hf.models.multi_hmr import MultiHMRConfig, MultiHMRForMeshRecovery
 from nlv_hf.pipelines.mesh_recovery import MeshRecoveryPipeline
 
@@ -202,7 +199,7 @@ def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, w
         compile_backend: str = "inductor", tag: str | None = None, log=print, note: str | None = None,
         profiler_top: int = 0, summarize: bool = True) -> Path:
     """Run Multi-HMR ``cases`` (``multi_hmr.Case``) on ``device`` and write one JSON file; returns its path."""
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_start = load_average()
     results = []
     smplx_tmp = tempfile.TemporaryDirectory(prefix="nlv_bench_smplx_")
     smplx_dir = None
@@ -220,31 +217,18 @@ def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, w
             + (" (" + ", ".join(f"{k} {100 * v:.0f}%" for k, v in stages.items()) + ")" if stages else ""))
         results.append(result)
     smplx_tmp.cleanup()
-    now = dt.datetime.now(dt.timezone.utc)
-    payload = {
-        "benchmark": "multi_hmr",
-        "date": now.isoformat(timespec="seconds"),
-        **environment(device),
-        "load_average_1min_at_start": load_start,
-        "load_average_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "note": note,
-        "settings": {"warmup": warmup, "iters": iters, "compile_backend": compile_backend,
-                     "timing": "median of iters after warmup, device synchronised; img/s = 1 / latency (batch 1)",
-                     "inference": f"MeshRecoveryPipeline on one {IMAGE_HW[1]}x{IMAGE_HW[0]} "
-                                  "image: preprocess + backbone + head + body model + post-processing, with "
-                                  "detections forced at fixed patches (num_people), random weights",
-                     "body_model": "SMPL-X through smplx with the synthetic SMPL-X file (licensed-file shapes)",
-                     "stages": "eager-mode cases only: median per stage over iters runs with synchronised timers",
-                     "configs": configs},
-        "results": results,
-    }
+    extra = {"load_average_1min_at_end": load_average()}
     if summarize:
-        payload["profile_summary"] = profile_summary(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"multi_hmr-{tag or torch.device(device).type}-{now:%Y-%m-%d}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    log(f"[multi_hmr] wrote {path}")
-    return path
+        extra["profile_summary"] = profile_summary(results)
+    settings = {"warmup": warmup, "iters": iters, "compile_backend": compile_backend,
+                "timing": "median of iters after warmup, device synchronised; img/s = 1 / latency (batch 1)",
+                "inference": f"MeshRecoveryPipeline on one {IMAGE_HW[1]}x{IMAGE_HW[0]} "
+                             "image: preprocess + backbone + head + body model + post-processing, with "
+                             "detections forced at fixed patches (num_people), random weights",
+                "body_model": "SMPL-X through smplx with the synthetic SMPL-X file (licensed-file shapes)",
+                "stages": "eager-mode cases only: median per stage over iters runs with synchronised timers",
+                "configs": configs}
+    return write_results("multi_hmr", device, out_dir, tag, load_start, note, settings, results, log=log, **extra)
 
 
 

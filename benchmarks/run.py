@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -36,9 +34,7 @@ RESULTS = HERE / "results"
 def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, warmup: int = 2, iters: int = 5,
         compile_backend: str = "inductor", tag: str | None = None, log=print, note: str | None = None) -> Path:
     """Run ``cases`` (``croco.Case``) on ``device`` and write one JSON file; returns its path."""
-    import os
-
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_start = croco.load_average()
     results = []
     for case in cases:
         log(f"[croco] {device} {case.config} {case.mode} {case.dtype} {case.attn_implementation} "
@@ -48,27 +44,13 @@ def run(device: str, configs: dict[str, dict], cases, out_dir: Path = RESULTS, w
         log(f"    {result['img_per_s']:.2f} img/s, {result['ms_per_iter']:.1f} ms/iter, "
             f"peak {result['peak_memory_mb'] or float('nan'):.0f} MB ({result['memory_kind']})")
         results.append(result)
-    now = dt.datetime.now(dt.timezone.utc)
-    payload = {
-        "benchmark": "croco",
-        "date": now.isoformat(timespec="seconds"),
-        **croco.environment(device),
-        "load_average_1min_at_start": load_start,
-        "note": note,
-        "settings": {"warmup": warmup, "iters": iters, "compile_backend": compile_backend,
-                     "timing": "median of iters after warmup, device synchronised",
-                     "forward": "CroCoForPretraining forward (first image masked at ratio 0.9, loss included), "
-                                "inference_mode",
-                     "train_step": "forward + backward + AdamW step under autocast(dtype), float32 weights",
-                     "configs": configs},
-        "results": results,
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = f"croco-{tag or torch.device(device).type}-{now:%Y-%m-%d}.json"
-    path = out_dir / name
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    log(f"[croco] wrote {path}")
-    return path
+    settings = {"warmup": warmup, "iters": iters, "compile_backend": compile_backend,
+                "timing": "median of iters after warmup, device synchronised",
+                "forward": "CroCoForPretraining forward (first image masked at ratio 0.9, loss included), "
+                           "inference_mode",
+                "train_step": "forward + backward + AdamW step under autocast(dtype), float32 weights",
+                "configs": configs}
+    return croco.write_results("croco", device, out_dir, tag, load_start, note, settings, results, log=log)
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
