@@ -33,6 +33,15 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _end_distributed() -> None:
+    """Tear down the process group a distributed run (``accelerate launch`` / ``torchrun``) created: left to
+    interpreter exit, gloo's worker threads can abort the process ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _resolve(ref: str):
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -115,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train" and len(argv) > 1 and argv[1] in TRAIN_RECIPES:
-        _resolve(TRAIN_RECIPES[argv[1]])(argv[2:])
+        try:
+            _resolve(TRAIN_RECIPES[argv[1]])(argv[2:])
+        finally:
+            _end_distributed()
         return 0
     if argv and argv[0] in COMMANDS:
         _resolve(COMMANDS[argv[0]])(argv[1:])
